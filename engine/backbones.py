@@ -1,0 +1,147 @@
+"""Backbones as data: one table entry per feature network.
+
+Adding a third backbone means adding one `Backbone` to `BACKBONES`; nothing else in the
+engine branches on the backbone's name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+# Both Keras backbones use "caffe" preprocessing: RGB -> BGR, then subtract the ImageNet
+# channel means, no scaling. Kept here so the inverse is exact and visible.
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def caffe_preprocess(rgb: np.ndarray) -> np.ndarray:
+    """uint8/float RGB (H, W, 3) -> float32 BGR minus the ImageNet means.
+
+    Same arithmetic as `keras.applications.{vgg16,resnet50}.preprocess_input`, which
+    mutates float numpy input in place; this version never touches its argument.
+    """
+    return np.asarray(rgb, dtype=np.float32)[..., ::-1] - CAFFE_MEAN_BGR
+
+
+def caffe_deprocess(bgr: np.ndarray) -> np.ndarray:
+    """Exact inverse of `caffe_preprocess`, rounded and clipped to uint8 RGB."""
+    rgb = (np.asarray(bgr, dtype=np.float32) + CAFFE_MEAN_BGR)[..., ::-1]
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class LossDefaults:
+    """Per-backbone optimisation defaults (they do not carry over between backbones)."""
+
+    learning_rate: float
+    content_weight: float
+    style_weight: float
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One feature network: how to build it, feed it, and which layers to read."""
+
+    name: str
+    builder: Callable[..., keras.Model]
+    preprocess: Callable[[np.ndarray], np.ndarray]
+    deprocess: Callable[[np.ndarray], np.ndarray]
+    content_layer: str
+    style_layers: tuple[str, ...]
+    defaults: LossDefaults
+    keras_cache_file: str  # file name Keras caches under $KERAS_HOME/models
+    min_size: int = 32  # smallest input side the network accepts
+
+    def build(self, weights: str | None) -> keras.Model:
+        """The convolutional base, any input size, with `weights` (None/"imagenet"/path)."""
+        return self.builder(include_top=False, weights=weights, input_shape=(None, None, 3))
+
+
+# Why these loss weights (total = alpha * content + beta * style):
+# with the Gatys normalisation E_l = sum((G - A)^2) / (4 N^2 M^2) the style term of VGG16
+# at its default layers is ~1e8..1e10 at a content-initialised 512 px image while the
+# content term starts at 0 and grows to ~1e6..1e7. beta / alpha = 1e-3 with alpha = 1 lets
+# style dominate the first few hundred Adam steps and then settle against content, which
+# gives a visibly stylised, still recognisable image at 512 px (checked by eye with real
+# weights; see README "Loss weights"). ResNet50's Gram values are orders of magnitude
+# smaller (its features are batch-normalised and mostly sparse after ReLU), so its style
+# weight is correspondingly larger. Adam is invariant to a common scale of the loss, so
+# only the ratio matters for the optimisation; the absolute values only set the scale of
+# the logged numbers.
+BACKBONES: dict[str, Backbone] = {
+    "vgg16": Backbone(
+        name="vgg16",
+        builder=keras.applications.VGG16,
+        preprocess=caffe_preprocess,
+        deprocess=caffe_deprocess,
+        content_layer="block5_conv2",
+        style_layers=(
+            "block1_conv1",
+            "block2_conv1",
+            "block3_conv1",
+            "block4_conv1",
+            "block5_conv1",
+        ),
+        defaults=LossDefaults(learning_rate=15.0, content_weight=1.0, style_weight=1e-3),
+        keras_cache_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "resnet50": Backbone(
+        name="resnet50",
+        builder=keras.applications.ResNet50,
+        preprocess=caffe_preprocess,
+        deprocess=caffe_deprocess,
+        content_layer="conv3_block4_out",
+        style_layers=(
+            "conv1_relu",
+            "conv2_block1_out",
+            "conv3_block1_1_conv",
+            "conv4_block1_1_conv",
+            "conv5_block1_1_relu",
+        ),
+        defaults=LossDefaults(learning_rate=20.0, content_weight=1.0, style_weight=1.0),
+        keras_cache_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+}
+
+
+class UnknownBackboneError(ValueError):
+    """Raised for a backbone name that is not in `BACKBONES`."""
+
+
+class UnknownLayerError(ValueError):
+    """Raised for a layer name the backbone does not have; names the closest ones."""
+
+
+def get_backbone(name: str) -> Backbone:
+    """Look up a backbone by name, with a helpful error."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise UnknownBackboneError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
+
+
+@functools.cache
+def layer_names(backbone: str) -> tuple[str, ...]:
+    """Every selectable layer of a backbone, in network order (input layer excluded).
+
+    Built once per process with random weights: only the graph is needed, not its values.
+    """
+    model = get_backbone(backbone).build(weights=None)
+    return tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
+
+
+def check_layer(backbone: str, layer: str) -> None:
+    """Raise `UnknownLayerError` naming the closest valid layers if `layer` is unknown."""
+    names = layer_names(backbone)
+    if layer in names:
+        return
+    close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownLayerError(
+        f"{backbone} has no layer {layer!r}{hint} (`python -m engine layers {backbone}` lists all {len(names)})"
+    )

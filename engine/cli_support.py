@@ -1,0 +1,118 @@
+"""Helpers that only the command line uses: flag parsing, the progress bar, text views
+and export. Kept out of `__main__` so they can be tested directly."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import typing
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.config import ConfigError, TransferConfig
+from engine.transfer import StepEvent
+from store import images as store_images
+from store import runs as store_runs
+
+
+def _parse_scalar(kind: type, text: str, flag: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{flag} expects {'a number' if kind is not str else 'text'}, got {text!r}") from None
+
+
+def parse_field(name: str, text: str) -> Any:
+    """Convert a flag's text to its `TransferConfig` field type (tuples are comma lists)."""
+    hint = typing.get_type_hints(TransferConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    kind = args[0] if args else hint  # unwrap `X | None`
+    flag = f"--{name.replace('_', '-')}"
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        return tuple(_parse_scalar(item, part.strip(), flag) for part in text.split(",") if part.strip())
+    return _parse_scalar(kind, text, flag)
+
+
+def config_from_args(args: argparse.Namespace) -> TransferConfig:
+    """A `TransferConfig` from the flags that were given (others keep their defaults)."""
+    given = {
+        f.name: parse_field(f.name, getattr(args, f.name))
+        for f in dataclasses.fields(TransferConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    return TransferConfig(**given)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: step, losses, seconds per step and ETA.
+    Redraws at most 10 times a second so a fast run is not slowed by the terminal."""
+
+    def __init__(self, total: int, width: int = 24, stream=None) -> None:
+        self.total, self.width = total, width
+        self.stream = stream or sys.stderr
+        self._last_draw = 0.0
+
+    def __call__(self, ev: StepEvent) -> None:
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and ev.step != self.total:
+            return
+        self._last_draw = now
+        rate = ev.elapsed_seconds / ev.step
+        eta = rate * (self.total - ev.step)
+        filled = int(self.width * ev.step / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(
+            f"\r[{bar}] {ev.step}/{self.total} total {ev.total_loss:.4g} content {ev.content_loss:.4g} "
+            f"style {ev.style_loss:.4g} {rate:.3f} s/it ETA {_duration(eta)} "
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds + 0.5), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def format_run(run: dict[str, Any], iterations: pd.DataFrame) -> str:
+    """A readable multi-line view of one run."""
+    skip = {"config"}
+    lines = [f"{k:>20}: {v}" for k, v in run.items() if k not in skip]
+    if not iterations.empty:
+        picks = iterations.iloc[:: max(1, len(iterations) // 10)]
+        lines += ["", "iterations (every ~10%):", picks.to_string(index=False)]
+    return "\n".join(lines)
+
+
+def _write(path: Path, data: bytes, written: list[Path]) -> None:
+    path.write_bytes(data)
+    written.append(path)
+
+
+def export_run(db: Any, run: dict[str, Any], out: Path) -> list[Path]:
+    """Write output.png, content.png, style.png, snapshots/step_NNNNNN.png,
+    iterations.csv and run.json into `out` only; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for key in ("output_image", "content_image", "style_image"):
+        if run.get(key):
+            _write(out / f"{key.removesuffix('_image')}.png", store_images.get_png(db, run[key]), written)
+    snaps = store_runs.get_snapshots(db, run["id"])
+    if not snaps.empty:
+        (out / "snapshots").mkdir(exist_ok=True)
+    for step, image_id in snaps.itertuples(index=False):
+        _write(out / "snapshots" / f"step_{step:06d}.png", store_images.get_png(db, image_id), written)
+    csv = store_runs.get_iterations(db, run["id"]).to_csv(index=False).encode()
+    _write(out / "iterations.csv", csv, written)
+    _write(out / "run.json", json.dumps(run, indent=2, default=str).encode(), written)
+    return written

@@ -1,0 +1,134 @@
+"""The run configuration: one frozen dataclass whose fields drive the CLI flags, the
+dashboard widgets and the stored run row.
+
+Fields left at `None` mean "the backbone's default"; `resolve()` fills them in, so the
+stored config always says exactly what ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.backbones import BACKBONES, check_layer, get_backbone
+
+# Caps that keep a typo from tying up a machine for days (documented in README).
+MAX_ITERATIONS = 100_000
+MAX_SIZE = 4096
+INITS = ("content", "noise", "style")
+
+# The Gram/style-loss convention, stored with every run: loss weights tuned under one
+# convention are meaningless under another, so comparisons must check it.
+GRAM_CONVENTION = "gatys2016: G=F^T F (unnormalised); E_l=sum((G-A)^2)/(4 N_l^2 M_l^2)"
+
+
+def _opt(help_text: str, **extra: Any) -> Any:
+    """A config field: `help` feeds CLI --help and dashboard tooltips."""
+    default = extra.pop("default", None)
+    return field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Everything that determines a style-transfer run (besides the two images)."""
+
+    backbone: str = _opt("feature network", default="vgg16", choices=tuple(BACKBONES))
+    content_layer: str | None = _opt("content layer (default: the backbone's)")
+    style_layers: tuple[str, ...] | None = _opt("style layers, comma-separated")
+    style_layer_weights: tuple[float, ...] | None = _opt("per-style-layer weights, comma-separated (default: equal)")
+    learning_rate: float | None = _opt("Adam learning rate (default: per backbone)")
+    iterations: int = _opt("optimisation steps", default=1000)
+    size: int = _opt("longest image side in pixels", default=512)
+    content_weight: float | None = _opt("alpha, content loss weight (default: per backbone)")
+    style_weight: float | None = _opt("beta, style loss weight (default: per backbone)")
+    tv_weight: float = _opt("total-variation weight", default=0.0)
+    init: str = _opt("starting image", default="content", choices=INITS)
+    seed: int = _opt("random seed (noise init, random weights)", default=0)
+    snapshot_every: int = _opt("store the image every K steps (0: only the final)", default=100)
+    weights: str = _opt("imagenet | none | path to a .h5 weights file", default="imagenet")
+
+    def resolve(self) -> TransferConfig:
+        """Fill backbone defaults into the `None` fields; validates the backbone name."""
+        bb = get_backbone(self.backbone)
+        return dataclasses.replace(
+            self,
+            content_layer=self.content_layer or bb.content_layer,
+            style_layers=tuple(self.style_layers or bb.style_layers),
+            style_layer_weights=tuple(self.style_layer_weights)
+            if self.style_layer_weights
+            else (1.0,) * len(self.style_layers or bb.style_layers),
+            learning_rate=_or(self.learning_rate, bb.defaults.learning_rate),
+            content_weight=_or(self.content_weight, bb.defaults.content_weight),
+            style_weight=_or(self.style_weight, bb.defaults.style_weight),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransferConfig:
+        """Inverse of `to_dict`; unknown keys are rejected so typos do not pass silently."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _finite_positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _finite_non_negative(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def validate(config: TransferConfig) -> TransferConfig:
+    """Resolve and check a config before any work; returns the resolved config.
+
+    Raises `ConfigError`, `UnknownBackboneError` or `UnknownLayerError` with one clear line.
+    """
+    cfg = config.resolve()
+    _finite_positive("learning rate", cfg.learning_rate)
+    if not 1 <= cfg.iterations <= MAX_ITERATIONS:
+        raise ConfigError(f"iterations must be between 1 and {MAX_ITERATIONS}, got {cfg.iterations}")
+    if not 1 <= cfg.size <= MAX_SIZE:
+        raise ConfigError(f"size must be between 1 and {MAX_SIZE} px, got {cfg.size}")
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        _finite_non_negative(name.replace("_", " "), getattr(cfg, name))
+    if cfg.init not in INITS:
+        raise ConfigError(f"init must be one of {', '.join(INITS)}, got {cfg.init!r}")
+    if cfg.snapshot_every < 0:
+        raise ConfigError(f"snapshot every must be >= 0, got {cfg.snapshot_every}")
+    _check_layers(cfg)
+    return cfg
+
+
+def _check_layers(cfg: TransferConfig) -> None:
+    if len(set(cfg.style_layers)) != len(cfg.style_layers):
+        raise ConfigError(f"style layers repeat a name: {', '.join(cfg.style_layers)}")
+    if len(cfg.style_layer_weights) != len(cfg.style_layers):
+        raise ConfigError(
+            f"{len(cfg.style_layer_weights)} style layer weights given for {len(cfg.style_layers)} style layers"
+        )
+    for w in cfg.style_layer_weights:
+        _finite_non_negative("style layer weight", w)
+    for layer in (cfg.content_layer, *cfg.style_layers):
+        check_layer(cfg.backbone, layer)

@@ -1,0 +1,68 @@
+"""Loading a backbone with the weights the user asked for, or one clear error why not."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import keras
+
+from engine.backbones import Backbone
+
+DOWNLOAD_TIMEOUT_S = 20.0
+
+
+class WeightsError(RuntimeError):
+    """The requested weights cannot be loaded; the message says how to fix it."""
+
+
+def keras_cache_path(backbone: Backbone) -> Path:
+    """Where Keras keeps (or would keep) the downloaded ImageNet weights file."""
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return home / "models" / backbone.keras_cache_file
+
+
+def is_meaningful(weights: str) -> bool:
+    """Random weights make a run useless for judging quality; the UI says so."""
+    return weights != "none"
+
+
+def load_backbone(backbone: Backbone, weights: str) -> keras.Model:
+    """Build `backbone` with `weights`: "imagenet", "none" or a path to a .h5 file."""
+    if weights == "none":
+        return backbone.build(weights=None)
+    if weights == "imagenet":
+        return _load_imagenet(backbone)
+    return _load_file(backbone, Path(weights).expanduser())
+
+
+def _load_imagenet(backbone: Backbone) -> keras.Model:
+    cached = keras_cache_path(backbone)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # offline machines must fail, not hang
+    try:
+        return backbone.build(weights="imagenet")
+    except Exception as exc:  # Keras raises plain Exception on a failed download
+        raise WeightsError(
+            f"cannot load ImageNet weights for {backbone.name}: not cached at {cached} and "
+            f"the download failed ({exc.__class__.__name__}). Fix: copy Keras's "
+            f"'{backbone.keras_cache_file}' into $KERAS_HOME/models (now {cached.parent}), "
+            f"or pass --weights /path/to/{backbone.keras_cache_file}, or --weights none "
+            f"for random weights (smoke tests only)."
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _load_file(backbone: Backbone, path: Path) -> keras.Model:
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist (use imagenet, none or a .h5 path)")
+    if not path.name.endswith(".h5"):
+        raise WeightsError(f"weights file {path} must be a Keras .h5 or .weights.h5 file")
+    try:
+        return backbone.build(weights=str(path))
+    except Exception as exc:  # h5py/Keras raise many types for a wrong or damaged file
+        raise WeightsError(
+            f"{path} is not a valid {backbone.name} weights file: {str(exc).splitlines()[0][:200]}"
+        ) from None

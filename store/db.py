@@ -1,0 +1,94 @@
+"""Where the database lives and how to talk to it: short transactions, brief retries.
+
+DuckDB lets one process at a time open a file for writing. Every operation here opens the
+file, runs one transaction and closes it again, so several processes (a CLI run, the
+dashboard, the background worker) take turns; a caller that finds the file locked waits
+a little and tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from store.schema import migrate
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = PROJECT_ROOT / "data" / "nst.duckdb"
+LOCK_TIMEOUT_S = 30.0
+
+_migrated: set[Path] = set()
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message says why in one line."""
+
+
+def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
+    """`--db` beats the `NST_DB` environment variable, which beats `data/nst.duckdb`."""
+    raw = explicit or os.environ.get("NST_DB") or DEFAULT_DB
+    return Path(raw).expanduser().resolve()
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "resource temporarily unavailable" in text
+
+
+def _open(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying with jittered backoff while another process holds it."""
+    delay = 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise StoreError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
+            if time.monotonic() > deadline:
+                raise StoreError(f"database {path} stayed locked by another process for too long") from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _check_path(path: Path) -> None:
+    if path.is_dir():
+        raise StoreError(f"database path {path} is a directory; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder for database {path}: {exc.strerror}") from None
+
+
+@contextmanager
+def connect(
+    db: str | os.PathLike | None = None, timeout_s: float = LOCK_TIMEOUT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One short transaction on the database: committed on success, rolled back on
+    error, and the file closed either way. The schema is migrated on first use."""
+    path = resolve_db_path(db)
+    _check_path(path)
+    con = _open(path, time.monotonic() + timeout_s)
+    try:
+        if path not in _migrated:
+            migrate(con)
+            _migrated.add(path)
+        con.begin()
+        try:
+            yield con
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        con.close()

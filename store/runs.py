@@ -1,0 +1,222 @@
+"""Run rows: creating, claiming, finishing, cancelling, and reading them back.
+
+Status moves one way: queued -> running -> finished | failed | cancelled | interrupted
+(queued -> cancelled too). `interrupted` is set by `mark_stale_runs` for a run whose
+process died without saying so (SIGKILL, power loss).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from store.db import connect
+
+# Columns copied from the resolved config dict into their own queryable columns.
+CONFIG_COLUMNS = (
+    "backbone",
+    "content_layer",
+    "style_layers",
+    "style_layer_weights",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "learning_rate",
+    "iterations",
+    "size",
+    "init",
+    "seed",
+    "snapshot_every",
+    "weights",
+)
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")
+# A running run whose heartbeat is older than this is taken for dead even if its pid
+# cannot be checked (another host). Runs flush at least every 2 s plus one step.
+STALE_AFTER = timedelta(minutes=10)
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp: every TIMESTAMP column in the store is UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def create_run(
+    db: Any,
+    config: dict[str, Any],
+    content_image: str,
+    style_image: str,
+    gram_convention: str,
+    status: str = "queued",
+) -> int:
+    """Insert a run row from a *resolved* config dict; returns the new run id."""
+    cols = ["created_at", "status", *CONFIG_COLUMNS, "gram_convention", "content_image", "style_image", "config"]
+    values = [utcnow(), status, *(config[c] for c in CONFIG_COLUMNS), gram_convention]
+    values += [content_image, style_image, json.dumps(config, sort_keys=True)]
+    marks = ", ".join("?" for _ in cols)
+    with connect(db) as con:
+        return con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({marks}) RETURNING id", values).fetchone()[0]
+
+
+def next_queued(db: Any) -> int | None:
+    """The oldest queued run's id, or None."""
+    with connect(db) as con:
+        return con.execute("SELECT min(id) FROM runs WHERE status = 'queued'").fetchone()[0]
+
+
+def claim_run(db: Any, run_id: int | None, tf_version: str, device: str) -> int | None:
+    """Move a queued run (that one, or the oldest if `run_id` is None) to running and
+    stamp it with this process; returns its id, or None if there was nothing to claim."""
+    now = utcnow()
+    with connect(db) as con:
+        if run_id is None:
+            run_id = con.execute("SELECT min(id) FROM runs WHERE status = 'queued'").fetchone()[0]
+        row = con.execute(
+            "UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, pid = ?, "
+            "host = ?, tf_version = ?, device = ? WHERE id = ? AND status = 'queued' RETURNING id",
+            [now, now, os.getpid(), socket.gethostname(), tf_version, device, run_id],
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def finish_run(db: Any, run_id: int, status: str, **fields: Any) -> None:
+    """Close a run: `status` plus any of output_image, error, steps_done, wall_seconds,
+    total_loss, content_loss, style_loss, tv_loss."""
+    allowed = {
+        "output_image",
+        "error",
+        "steps_done",
+        "wall_seconds",
+        "total_loss",
+        "content_loss",
+        "style_loss",
+        "tv_loss",
+    }
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown run fields: {sorted(unknown)}")
+    sets = ", ".join(f"{k} = ?" for k in fields)  # names from the fixed set above
+    with connect(db) as con:
+        con.execute(
+            f"UPDATE runs SET status = ?, finished_at = ?, heartbeat_at = ?{', ' if sets else ''}{sets} WHERE id = ?",
+            [status, utcnow(), utcnow(), *fields.values(), run_id],
+        )
+
+
+def request_cancel(db: Any, run_id: int) -> str | None:
+    """Cancel a run: a queued one at once, a running one at its next flush. Returns the
+    run's status afterwards (None if there is no such run)."""
+    with connect(db) as con:
+        con.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'",
+            [utcnow(), run_id],
+        )
+        con.execute("UPDATE runs SET cancel_requested = true WHERE id = ? AND status = 'running'", [run_id])
+        row = con.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()
+    return None if row is None else row[0]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_stale_runs(db: Any) -> list[int]:
+    """Mark `running` runs whose process is gone as `interrupted`; returns their ids.
+
+    A run on this host is dead when its pid is; on another host, when its heartbeat is
+    older than `STALE_AFTER`."""
+    host, now = socket.gethostname(), utcnow()
+    with connect(db) as con:
+        rows = con.execute("SELECT id, host, pid, heartbeat_at FROM runs WHERE status = 'running'").fetchall()
+        dead = [
+            rid
+            for rid, h, pid, beat in rows
+            if (h == host and not _pid_alive(pid)) or beat is None or now - beat > STALE_AFTER
+        ]
+        for rid in dead:
+            con.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = heartbeat_at, "
+                "error = 'the run process stopped without finishing; iterations up to the last flush are kept' "
+                "WHERE id = ? AND status = 'running'",
+                [rid],
+            )
+    return dead
+
+
+def get_run(db: Any, run_id: int) -> dict[str, Any] | None:
+    """One run row as a dict (config parsed), or None."""
+    with connect(db) as con:
+        df = con.execute("SELECT * FROM runs WHERE id = ?", [run_id]).df()
+    if df.empty:
+        return None
+    row = df.iloc[0].to_dict()
+    row["config"] = json.loads(row["config"])
+    for key in ("style_layers", "style_layer_weights", "tags"):
+        row[key] = [v.item() if hasattr(v, "item") else v for v in row[key]]
+    return {k: v.item() if hasattr(v, "item") and not isinstance(v, str) else v for k, v in row.items()}
+
+
+def list_runs(db: Any, limit: int = 100, status: str | None = None) -> pd.DataFrame:
+    """The newest runs, a summary row each."""
+    with connect(db) as con:
+        return con.execute(
+            "SELECT id, created_at, status, backbone, learning_rate, iterations, size, weights, "
+            "steps_done, total_loss, wall_seconds, error FROM runs "
+            "WHERE (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?",
+            [status, status, limit],
+        ).df()
+
+
+def get_iterations(db: Any, run_id: int) -> pd.DataFrame:
+    """Every logged iteration of a run, in step order."""
+    with connect(db) as con:
+        return con.execute(
+            "SELECT step, total_loss, content_loss, style_loss, tv_loss, step_seconds, elapsed_seconds "
+            "FROM iterations WHERE run_id = ? ORDER BY step",
+            [run_id],
+        ).df()
+
+
+def get_snapshots(db: Any, run_id: int) -> pd.DataFrame:
+    """(step, image_id) of a run's snapshots, in step order."""
+    with connect(db) as con:
+        return con.execute("SELECT step, image_id FROM snapshots WHERE run_id = ? ORDER BY step", [run_id]).df()
+
+
+def set_notes_tags(db: Any, run_id: int, notes: str, tags: list[str]) -> None:
+    """Replace a run's free-text notes and tags."""
+    clean = sorted({t.strip() for t in tags if t.strip()})
+    with connect(db) as con:
+        con.execute("UPDATE runs SET notes = ?, tags = ? WHERE id = ?", [notes, clean, run_id])
+
+
+def delete_run(db: Any, run_id: int) -> None:
+    """Delete a run with its iterations and snapshots, and images nothing else uses.
+    Active runs cannot be deleted (cancel them first)."""
+    with connect(db) as con:
+        row = con.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            return
+        if row[0] in ACTIVE:
+            raise ValueError(f"run {run_id} is {row[0]}; cancel it before deleting")
+        for table in ("iterations", "snapshots"):
+            con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+        con.execute("DELETE FROM runs WHERE id = ?", [run_id])
+        con.execute(
+            "DELETE FROM images WHERE id NOT IN (SELECT content_image FROM runs UNION ALL "
+            "SELECT style_image FROM runs UNION ALL SELECT output_image FROM runs WHERE output_image IS NOT NULL "
+            "UNION ALL SELECT image_id FROM snapshots)"
+        )

@@ -1,0 +1,115 @@
+"""Ordered schema migrations, recorded in the database itself (`schema_migrations`).
+
+Never edit a migration that has shipped: add a new one. `store/SCHEMA.md` documents the
+resulting tables for users who query the file with plain SQL.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "initial schema",
+        [
+            """CREATE TABLE images (
+                id VARCHAR PRIMARY KEY,          -- sha256 of the PNG bytes
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                png BLOB NOT NULL,
+                thumb_png BLOB NOT NULL,         -- longest side 160 px, for galleries
+                name VARCHAR,                    -- file name first seen with, display only
+                created_at TIMESTAMP NOT NULL
+            )""",
+            "CREATE SEQUENCE run_ids START 1",
+            """CREATE TABLE runs (
+                id INTEGER PRIMARY KEY DEFAULT nextval('run_ids'),
+                created_at TIMESTAMP NOT NULL,
+                started_at TIMESTAMP,
+                finished_at TIMESTAMP,
+                heartbeat_at TIMESTAMP,
+                status VARCHAR NOT NULL,
+                backbone VARCHAR NOT NULL,
+                content_layer VARCHAR NOT NULL,
+                style_layers VARCHAR[] NOT NULL,
+                style_layer_weights DOUBLE[] NOT NULL,
+                content_weight DOUBLE NOT NULL,
+                style_weight DOUBLE NOT NULL,
+                tv_weight DOUBLE NOT NULL,
+                learning_rate DOUBLE NOT NULL,
+                iterations INTEGER NOT NULL,
+                size INTEGER NOT NULL,
+                init VARCHAR NOT NULL,
+                seed INTEGER NOT NULL,
+                snapshot_every INTEGER NOT NULL,
+                weights VARCHAR NOT NULL,
+                gram_convention VARCHAR NOT NULL,
+                content_image VARCHAR NOT NULL,
+                style_image VARCHAR NOT NULL,
+                output_image VARCHAR,
+                config JSON NOT NULL,
+                error VARCHAR,
+                tf_version VARCHAR,
+                device VARCHAR,
+                host VARCHAR,
+                pid INTEGER,
+                cancel_requested BOOLEAN NOT NULL DEFAULT false,
+                steps_done INTEGER NOT NULL DEFAULT 0,
+                wall_seconds DOUBLE,
+                total_loss DOUBLE,
+                content_loss DOUBLE,
+                style_loss DOUBLE,
+                tv_loss DOUBLE,
+                notes VARCHAR NOT NULL DEFAULT '',
+                tags VARCHAR[] NOT NULL DEFAULT []
+            )""",
+            """CREATE TABLE iterations (
+                run_id INTEGER NOT NULL,
+                step INTEGER NOT NULL,
+                total_loss DOUBLE NOT NULL,
+                content_loss DOUBLE NOT NULL,
+                style_loss DOUBLE NOT NULL,
+                tv_loss DOUBLE NOT NULL,
+                step_seconds DOUBLE NOT NULL,
+                elapsed_seconds DOUBLE NOT NULL,
+                PRIMARY KEY (run_id, step)
+            )""",
+            """CREATE TABLE snapshots (
+                run_id INTEGER NOT NULL,
+                step INTEGER NOT NULL,
+                image_id VARCHAR NOT NULL,
+                PRIMARY KEY (run_id, step)
+            )""",
+        ],
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest migration applied (0 for a new file)."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every pending migration, each in its own transaction; returns the version."""
+    version = current_version(con)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema v{version} is newer than this code (v{SCHEMA_VERSION}); upgrade the project"
+        )
+    for number, name, statements in MIGRATIONS:
+        if number <= version:
+            continue
+        con.begin()
+        for sql in statements:
+            con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [number, name])
+        con.commit()
+    return SCHEMA_VERSION

@@ -1,0 +1,114 @@
+"""The command line end to end, in subprocesses, on a temporary database."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine.__main__ import main
+from store import runs as store_runs
+from store.db import connect
+from tests.conftest import ROOT
+
+
+def cli(*args, db=None, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "engine", *map(str, args)]
+    if db is not None:
+        cmd += ["--db", str(db)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_run_show_export(db, image_files, tmp_path):
+    content, style = image_files
+    proc = cli(
+        "run",
+        "--content",
+        content,
+        "--style",
+        style,
+        "--backbone",
+        "vgg16",
+        "--size",
+        48,
+        "--iterations",
+        12,
+        "--snapshot-every",
+        5,
+        "--weights",
+        "none",
+        "--lr",
+        2,
+        db=db,
+    )
+    assert "run 1 finished" in proc.stdout
+    assert "12/12" in proc.stderr  # the progress bar reached the end
+    run = store_runs.get_run(db, 1)
+    assert run["status"] == "finished" and run["learning_rate"] == 2 and run["steps_done"] == 12
+    with connect(db) as con:
+        assert con.execute("SELECT list(step ORDER BY step) FROM iterations WHERE run_id = 1").fetchone()[0] == list(
+            range(1, 13)
+        )
+        assert con.execute("SELECT list(step ORDER BY step) FROM snapshots").fetchone()[0] == [5, 10, 12]
+        assert con.execute("SELECT count(*) FROM images").fetchone()[0] >= 4  # inputs, snapshots, output
+
+    shown = cli("show", 1, db=db).stdout
+    assert "finished" in shown and "block5_conv2" in shown
+
+    out = tmp_path / "export"
+    cli("export", 1, "--out", out, db=db)
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert names == [
+        "content.png",
+        "iterations.csv",
+        "output.png",
+        "run.json",
+        "snapshots/step_000005.png",
+        "snapshots/step_000010.png",
+        "snapshots/step_000012.png",
+        "style.png",
+    ]
+    assert len((out / "iterations.csv").read_text().splitlines()) == 13
+    assert "vgg16" in cli("list", db=db).stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--content", "missing.jpg"], "no such file"),
+        (["--content-layer", "block5_conv"], "did you mean"),
+        (["--lr", "0"], "learning rate"),
+        (["--lr", "fast"], "--learning-rate expects a number"),
+        (["--size", "0"], "size"),
+        (["--iterations", "0"], "iterations"),
+        (["--weights", "no/such/file.h5"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_row(db, image_files, args, message, capsys):
+    # In-process (same `main` as `python -m engine`) to keep the suite fast.
+    content, style = image_files
+    base = {"--content": content, "--style": style, "--size": 32, "--iterations": 2, "--weights": "none"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    assert main(["run", *[str(x) for kv in base.items() for x in kv], "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert store_runs.list_runs(db).empty
+
+
+def test_text_file_named_jpg_is_rejected(db, image_files, tmp_path):
+    fake = tmp_path / "photo.jpg"
+    fake.write_text("hello")
+    proc = cli("run", "--content", fake, "--style", image_files[1], "--weights", "none", db=db, check=False)
+    assert proc.returncode == 2 and "not a readable image" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_layers_lists_defaults():
+    out = cli("layers", "resnet50").stdout
+    assert "conv3_block4_out\tcontent default" in out
+    assert "conv1_relu\tstyle default" in out

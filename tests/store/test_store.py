@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from store import images as store_images
+from store import runs as store_runs
+from store.db import StoreError, connect, resolve_db_path
+from store.recorder import RunRecorder
+from store.schema import SCHEMA_VERSION
+
+CONFIG = {
+    "backbone": "vgg16",
+    "content_layer": "block5_conv2",
+    "style_layers": ["block1_conv1", "block2_conv1"],
+    "style_layer_weights": [1.0, 1.0],
+    "content_weight": 1.0,
+    "style_weight": 10.0,
+    "tv_weight": 0.0,
+    "learning_rate": 15.0,
+    "iterations": 100,
+    "size": 64,
+    "init": "content",
+    "seed": 0,
+    "snapshot_every": 10,
+    "weights": "none",
+}
+
+
+def _run(db, status="queued"):
+    img = np.zeros((8, 8, 3), np.uint8)
+    cid = store_images.put_image(db, img, "c.png")
+    sid = store_images.put_image(db, img + 1, "s.png")
+    return store_runs.create_run(db, CONFIG, cid, sid, "test", status=status)
+
+
+def test_db_path_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("NST_DB", str(tmp_path / "env.duckdb"))
+    assert resolve_db_path() == tmp_path / "env.duckdb"
+    assert resolve_db_path(tmp_path / "x.duckdb") == tmp_path / "x.duckdb"
+    monkeypatch.delenv("NST_DB")
+    assert resolve_db_path().name == "nst.duckdb"
+
+
+def test_new_file_is_migrated(db):
+    with connect(db) as con:
+        versions = con.execute("SELECT version FROM schema_migrations").fetchall()
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert versions[-1][0] == SCHEMA_VERSION
+    assert {"runs", "iterations", "images", "snapshots"} <= tables
+
+
+def test_directory_db_path_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="directory"), connect(tmp_path):
+        pass
+
+
+def test_images_are_content_addressed(db):
+    img = np.full((10, 20, 3), 7, np.uint8)
+    a = store_images.put_image(db, img)
+    b = store_images.put_image(db, img.copy())
+    assert a == b
+    with connect(db) as con:
+        assert con.execute("SELECT count(*), any_value(width), any_value(height) FROM images").fetchone() == (1, 20, 10)
+    np.testing.assert_array_equal(store_images.get_array(db, a), img)
+    assert store_images.get_thumbs(db, [a])[a].startswith(b"\x89PNG")
+
+
+def test_run_lifecycle_and_recorder(db):
+    run_id = _run(db)
+    assert store_runs.claim_run(db, None, "tf", "CPU") == run_id
+    assert store_runs.claim_run(db, run_id, "tf", "CPU") is None  # already running
+    rec = RunRecorder(db, run_id, every_steps=7, every_s=1e9)
+    for step in range(1, 21):
+        rec.add_iteration((step, 1.0 / step, 0.5, 0.5, 0.0, 0.01, step * 0.01))
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM iterations").fetchone()[0] == 14  # two flushes of 7
+    rec.add_snapshot(20, store_images.make_blob(np.zeros((4, 4, 3), np.uint8)))
+    store_runs.finish_run(db, run_id, "finished", steps_done=rec.steps_logged, total_loss=0.05)
+    run = store_runs.get_run(db, run_id)
+    assert run["status"] == "finished" and run["steps_done"] == 20 and run["config"] == CONFIG
+    assert list(store_runs.get_iterations(db, run_id)["step"]) == list(range(1, 21))
+    assert list(store_runs.get_snapshots(db, run_id)["step"]) == [20]
+
+
+def test_cancel_queued_and_running(db):
+    queued = _run(db)
+    assert store_runs.request_cancel(db, queued) == "cancelled"
+    running = _run(db)
+    store_runs.claim_run(db, running, "tf", "CPU")
+    assert store_runs.request_cancel(db, running) == "running"
+    rec = RunRecorder(db, running)
+    rec.flush()
+    assert rec.cancel_requested
+
+
+def test_dead_process_marks_run_interrupted(db, monkeypatch):
+    run_id = _run(db)
+    store_runs.claim_run(db, run_id, "tf", "CPU")
+    assert store_runs.mark_stale_runs(db) == []  # our own pid is alive
+    with connect(db) as con:
+        con.execute("UPDATE runs SET pid = 2147483000 WHERE id = ?", [run_id])
+    assert store_runs.mark_stale_runs(db) == [run_id]
+    assert store_runs.get_run(db, run_id)["status"] == "interrupted"
+
+
+def test_notes_tags_and_delete(db):
+    run_id = _run(db, status="finished")
+    store_runs.set_notes_tags(db, run_id, "nice", ["b", "a", " a "])
+    run = store_runs.get_run(db, run_id)
+    assert run["notes"] == "nice" and run["tags"] == ["a", "b"]
+    store_runs.delete_run(db, run_id)
+    assert store_runs.get_run(db, run_id) is None
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+
+
+def test_active_run_cannot_be_deleted(db):
+    run_id = _run(db)
+    with pytest.raises(ValueError, match="cancel"):
+        store_runs.delete_run(db, run_id)
