@@ -1,4 +1,4 @@
-"""Command line: `python -m engine {run,worker,list,show,export,layers} ...`.
+"""Command line: `python -m engine {run,worker,list,show,export,layers,study,studies,report,metrics} ...`.
 
 The `run` flags are generated from `TransferConfig`'s fields, so the CLI, the dashboard
 and the stored config never disagree about options or defaults.
@@ -11,17 +11,30 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 # Quieten TensorFlow's C++ start-up chatter before it is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from engine.backbones import UnknownBackboneError, UnknownLayerError, get_backbone, layer_names  # noqa: E402
-from engine.cli_support import ProgressBar, config_from_args, export_run, format_run  # noqa: E402
+from engine.backbones import BACKBONES, UnknownBackboneError, UnknownLayerError, get_backbone, layer_names  # noqa: E402
+from engine.cli_support import (  # noqa: E402
+    ProgressBar,
+    config_from_args,
+    export_run,
+    format_progress,
+    format_run,
+    given_fields,
+    parse_seeds,
+    weights_by_backbone,
+)
 from engine.config import ConfigError, TransferConfig, validate  # noqa: E402
 from engine.images import ImageLoadError, load_image_file  # noqa: E402
-from engine.weights import WeightsError, load_backbone  # noqa: E402
+from engine.studies import PRESETS, get_preset, study_weights  # noqa: E402
+from engine.weights import WeightsError  # noqa: E402
+from store import metrics as store_metrics  # noqa: E402
 from store import runs as store_runs  # noqa: E402
+from store import studies as store_studies  # noqa: E402
 from store.db import StoreError, resolve_db_path  # noqa: E402
 
 USER_ERRORS = (ConfigError, UnknownBackboneError, UnknownLayerError, ImageLoadError, WeightsError, StoreError)
@@ -42,6 +55,38 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             choices=f.metadata.get("choices"),
             help=f"{f.metadata['help']} [default: {default}]",
         )
+
+
+def _add_weights_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """One `--weights-<backbone>` flag per backbone: a weights file is per backbone, so a
+    grid over backbones (or a judge of the other backbone) needs one for each."""
+    for name, bb in BACKBONES.items():
+        parser.add_argument(
+            f"--weights-{name}", dest=f"weights_{name}", default=None, metavar="PATH", help=f"{bb.label} {what}"
+        )
+
+
+def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
+    study = sub.add_parser("study", help="launch or resume a study: a preset grid of runs")
+    study.add_argument("--preset", required=True, choices=list(PRESETS), help="which study to run")
+    study.add_argument("--content", action="append", required=True, help="content image file (repeatable)")
+    study.add_argument("--style", action="append", required=True, help="style image file (repeatable)")
+    study.add_argument("--seeds", default=None, help="comma-separated seeds, a cell each [default: --seed or 0]")
+    study.add_argument("--name", default=None, help="study name; a new name starts a fresh study [default: preset]")
+    study.add_argument("--wait", action="store_true", help="run the queue here and print progress")
+    _add_weights_flags(study, "weights for that backbone's cells (beats --weights)")
+    _add_config_flags(study)
+    studies = sub.add_parser("studies", help="list studies with their progress")
+    report = sub.add_parser("report", help="a study's tables, fair metrics and verdicts, from the store")
+    report.add_argument("study_id", type=int)
+    report.add_argument("--format", choices=("md", "csv"), default="md")
+    report.add_argument("--table", default=None, help="CSV of this table only (e.g. table5)")
+    metrics = sub.add_parser("metrics", help="(re)compute the fair metrics of finished runs")
+    metrics.add_argument("run_ids", type=int, nargs="*", help="run ids")
+    metrics.add_argument("--all", action="store_true", help="every finished run")
+    metrics.add_argument("--missing", action="store_true", help="finished runs without metrics")
+    _add_weights_flags(metrics, "weights file for that judge, for runs made with a weights file")
+    return [study, studies, report, metrics]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,18 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="output folder (created if missing)")
     layers = sub.add_parser("layers", help="list a backbone's selectable layer names")
     layers.add_argument("backbone")
-    for p in (run, worker, lst, show, export):
+    study_parsers = _add_study_parsers(sub)
+    for p in (run, worker, lst, show, export, *study_parsers):
         p.add_argument("--db", default=None, help="database file [default: $NST_DB or data/nst.duckdb]")
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.runner import execute_run, queue_run
+    from engine.runner import execute_run, load_model, queue_run
 
     cfg = validate(config_from_args(args))
     content = load_image_file(args.content)
     style = load_image_file(args.style)
-    model = load_backbone(get_backbone(cfg.backbone), cfg.weights)  # fail before any row
+    model = load_model(cfg)  # fail before any row
     run_id = queue_run(args.db, cfg, content, style, Path(args.content).name, Path(args.style).name)
     print(f"run {run_id}: {cfg.backbone}, {cfg.iterations} iterations at {cfg.size} px -> {resolve_db_path(args.db)}")
     bar = ProgressBar(cfg.iterations)
@@ -135,6 +181,117 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_inputs(args: argparse.Namespace) -> tuple[dict, list[int]]:
+    """The study's overrides (given config flags) and seeds."""
+    overrides = given_fields(args)
+    if args.seeds is not None and "seed" in overrides:
+        raise ConfigError("give --seeds or --seed, not both")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else [overrides.get("seed", 0)]
+    overrides.pop("seed", None)
+    return overrides, seeds
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from engine.runner import MODELS, launch_study, spawn_worker
+
+    preset = get_preset(args.preset)
+    overrides, seeds = _study_inputs(args)
+    weights = weights_by_backbone(args)
+    contents = [(load_image_file(p), Path(p).name) for p in args.content]
+    styles = [(load_image_file(p), Path(p).name) for p in args.style]
+    for backbone, w in sorted(study_weights(preset, overrides, weights)):
+        if w != "none":
+            MODELS.get(backbone, w, 0)  # fail before any row; kept for --wait and the judges
+    launch = launch_study(args.db, preset, overrides, seeds, contents, styles, weights, args.name)
+    c = launch.counts
+    print(
+        f"study {launch.study_id} ({preset.name}{', resumed' if launch.resumed else ''}): {launch.cells} cells: "
+        f"{c['queued']} queued, {c['requeued']} re-queued, {c['finished']} already finished, "
+        f"{c['active']} already queued or running -> {resolve_db_path(args.db)}"
+    )
+    if args.wait:
+        return _wait_for_study(args.db, launch.study_id)
+    if c["queued"] + c["requeued"] + c["active"]:
+        proc = spawn_worker(resolve_db_path(args.db))
+        print(f"worker started (pid {proc.pid}); follow with `python -m engine studies`")
+    return 0
+
+
+def _wait_for_study(db, study_id: int) -> int:
+    """Run the queue in this process, printing the study's progress after each run; if
+    another worker holds the queue, follow the study until its cells are done."""
+    from engine.runner import work_queue
+
+    def show(_run_id: int | None = None) -> dict:
+        progress = store_studies.study_progress(db, study_id)
+        print(format_progress(study_id, progress), flush=True)
+        return progress
+
+    show()
+    ran = work_queue(db, resolve_db_path(db), on_done=show)
+    progress = store_studies.study_progress(db, study_id) if ran else show()
+    while progress["queued"] + progress["running"] > 0:
+        time.sleep(2.0)
+        progress = store_studies.study_progress(db, study_id)
+    if progress["finished"] < progress["cells"]:
+        print(format_progress(study_id, progress), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    df = store_studies.list_studies(args.db)
+    if df.empty:
+        print("no studies yet")
+        return 0
+    df["eta"] = [format_progress(0, {"eta_seconds": e}).partition(", ETA ")[2] for e in df["eta_seconds"]]
+    cols = ["id", "name", "preset", "cells", "finished", "failed", "stopped", "queued", "running", "eta", "created_at"]
+    print(df[cols].to_string(index=False))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report import fair_rows, render_csv, render_markdown
+
+    study = store_studies.get_study(args.db, args.study_id)
+    if study is None:
+        raise ConfigError(f"no study {args.study_id} in {resolve_db_path(args.db)}")
+    tables = store_studies.study_tables(args.db, args.study_id)
+    variants = [v["label"] for v in study["spec"]["variants"]]
+    fair = fair_rows(store_metrics.fair_table(args.db, args.study_id, variants))
+    note = "each output scored by both backbones' own losses at their default layers, and by network-free measures"
+    tables.append(store_studies.StudyTable("fair", "Fair metrics (mean per variant)", fair, note))
+    verdicts = store_metrics.verdicts(args.db, study_id=args.study_id)
+    if args.format == "csv":
+        try:
+            sys.stdout.write(render_csv(tables, verdicts, args.table))
+        except KeyError as exc:
+            raise ConfigError(exc.args[0]) from None
+        return 0
+    progress = store_studies.study_progress(args.db, args.study_id)
+    sys.stdout.write(render_markdown(study, progress, tables, verdicts))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from engine.runner import record_metrics
+
+    if args.all or args.missing:
+        run_ids = store_metrics.runs_for_metrics(args.db, missing_only=args.missing and not args.all)
+    else:
+        run_ids = args.run_ids
+    if not run_ids:
+        raise ConfigError("name run ids, or --all / --missing")
+    judges, failed = weights_by_backbone(args), 0
+    for run_id in run_ids:
+        try:
+            print(f"run {run_id}: {record_metrics(args.db, run_id, judges)} metrics stored")
+        except (ValueError, KeyError) as exc:
+            print(f"run {run_id}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "worker": cmd_worker,
@@ -142,6 +299,10 @@ COMMANDS = {
     "show": cmd_show,
     "export": cmd_export,
     "layers": cmd_layers,
+    "study": cmd_study,
+    "studies": cmd_studies,
+    "report": cmd_report,
+    "metrics": cmd_metrics,
 }
 
 

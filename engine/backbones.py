@@ -56,23 +56,34 @@ class Backbone:
     defaults: LossDefaults
     keras_cache_file: str  # file name Keras caches under $KERAS_HOME/models
     min_size: int = 32  # smallest input side the network accepts
+    # Layer-name prefixes the feature transform (SWAG softmax) applies to by default, when
+    # a run turns it on without naming `transform_layers`; see `TransferConfig.resolve`.
+    transform_stages: tuple[str, ...] = ()
+    display_name: str = ""  # how reports and tables name it ("VGG16"); defaults to `name`
+
+    @property
+    def label(self) -> str:
+        """The name tables and reports show."""
+        return self.display_name or self.name
 
     def build(self, weights: str | None) -> keras.Model:
         """The convolutional base, any input size, with `weights` (None/"imagenet"/path)."""
         return self.builder(include_top=False, weights=weights, input_shape=(None, None, 3))
 
 
-# Why these loss weights (total = alpha * content + beta * style):
-# with the Gatys normalisation E_l = sum((G - A)^2) / (4 N^2 M^2) the style term of VGG16
-# at its default layers is ~1e8..1e10 at a content-initialised 512 px image while the
-# content term starts at 0 and grows to ~1e6..1e7. beta / alpha = 1e-3 with alpha = 1 lets
-# style dominate the first few hundred Adam steps and then settle against content, which
-# gives a visibly stylised, still recognisable image at 512 px (checked by eye with real
-# weights; see README "Loss weights"). ResNet50's Gram values are orders of magnitude
-# smaller (its features are batch-normalised and mostly sparse after ReLU), so its style
-# weight is correspondingly larger. Adam is invariant to a common scale of the loss, so
-# only the ratio matters for the optimisation; the absolute values only set the scale of
-# the logged numbers.
+# Why these loss weights (total = alpha * content + beta * style), alpha = 1 for both:
+# Adam is invariant to a common scale of the loss, so only beta / alpha matters for the
+# optimisation (the absolute values only set the scale of the logged numbers). With the
+# Gatys normalisation E_l = sum((G - A)^2) / (4 N^2 M^2) the style term is independent of
+# image size while the content sum grows with the number of positions M, so a ratio tuned
+# at one size is 4x more content-heavy at twice the size: we picked ratios by eye at 256 px
+# (beta / 4) and at 512 px with the real weights in ../shared/weights on tubingen x starry
+# night, lr 15/20 (README "Losses and their weights" has the sweep).
+# - VGG16: style at a content-initialised 512 px image is ~6e5 (sum over its 5 layers);
+#   beta = 10 wiped out the content, beta = 0.1 left mostly Adam's pixel noise, beta = 1
+#   gave a clearly stylised, recognisable image.
+# - ResNet50: its Gram values are ~1e6 times smaller (style ~0.35 at the same image), so
+#   beta = 1e6 barely stylised and beta = 1e7 gave a visibly stylised image.
 BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone(
         name="vgg16",
@@ -87,8 +98,12 @@ BACKBONES: dict[str, Backbone] = {
             "block4_conv1",
             "block5_conv1",
         ),
-        defaults=LossDefaults(learning_rate=15.0, content_weight=1.0, style_weight=1e-3),
+        defaults=LossDefaults(learning_rate=15.0, content_weight=1.0, style_weight=1.0),
         keras_cache_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        # VGG16 does not need the fix (its activations are not peaky); a user who turns it
+        # on gets it on every chosen layer, as in the paper's all-layer formulation.
+        transform_stages=("block",),
+        display_name="VGG16",
     ),
     "resnet50": Backbone(
         name="resnet50",
@@ -103,8 +118,14 @@ BACKBONES: dict[str, Backbone] = {
             "conv4_block1_1_conv",
             "conv5_block1_1_relu",
         ),
-        defaults=LossDefaults(learning_rate=20.0, content_weight=1.0, style_weight=1.0),
+        defaults=LossDefaults(learning_rate=20.0, content_weight=1.0, style_weight=1e7),
         keras_cache_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        # Wang, Li & Vasconcelos (CVPR 2021) find the residual stages' activations peaky
+        # and low in entropy, worst in the deeper stages, and smooth them there: conv3_x and
+        # conv4_x in Keras's names. (Their PyTorch code counts stages from 0, so its
+        # "layer3/layer4" are Keras's conv4_x/conv5_x: pass --transform-layers to try that.)
+        transform_stages=("conv3_", "conv4_"),
+        display_name="ResNet50",
     ),
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine.backbones import BACKBONES
 from engine.config import ConfigError, TransferConfig
 from engine.transfer import StepEvent
 from store import images as store_images
@@ -39,14 +40,45 @@ def parse_field(name: str, text: str) -> Any:
     return _parse_scalar(kind, text, flag)
 
 
-def config_from_args(args: argparse.Namespace) -> TransferConfig:
-    """A `TransferConfig` from the flags that were given (others keep their defaults)."""
-    given = {
+def given_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The `TransferConfig` fields whose flags were given, parsed to their types."""
+    return {
         f.name: parse_field(f.name, getattr(args, f.name))
         for f in dataclasses.fields(TransferConfig)
         if getattr(args, f.name, None) is not None
     }
-    return TransferConfig(**given)
+
+
+def config_from_args(args: argparse.Namespace) -> TransferConfig:
+    """A `TransferConfig` from the flags that were given (others keep their defaults)."""
+    return TransferConfig(**given_fields(args))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Parse `--seeds 0,1,2` -> [0, 1, 2]; one clear error for anything else."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds needs distinct integers, got {text!r}")
+    return seeds
+
+
+def weights_by_backbone(args: argparse.Namespace) -> dict[str, str]:
+    """{backbone: path} from the `--weights-<backbone>` flags that were given."""
+    return {name: value for name in BACKBONES if (value := getattr(args, f"weights_{name}", None)) is not None}
+
+
+def format_progress(study_id: int, progress: dict[str, Any]) -> str:
+    """'study 3: 4/10 cells done (1 failed, 5 queued, 1 running), ETA 2m10s'."""
+    cells = int(progress.get("cells", 0))
+    done = int(progress.get("finished", 0))
+    others = [(k, int(progress.get(k, 0) or 0)) for k in ("failed", "stopped", "queued", "running")]
+    detail = ", ".join(f"{n} {k}" for k, n in others if n)
+    eta = progress.get("eta_seconds")
+    eta_text = f", ETA {_duration(eta)}" if eta is not None and eta == eta and eta > 0 else ""
+    return f"study {study_id}: {done}/{cells} cells done" + (f" ({detail})" if detail else "") + eta_text
 
 
 class ProgressBar:

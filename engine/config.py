@@ -19,6 +19,8 @@ from engine.backbones import BACKBONES, check_layer, get_backbone
 MAX_ITERATIONS = 100_000
 MAX_SIZE = 4096
 INITS = ("content", "noise", "style")
+# "softmax" is SWAG (Wang, Li & Vasconcelos, CVPR 2021): see `engine.losses.softmax_features`.
+FEATURE_TRANSFORMS = ("none", "softmax")
 
 # The Gram/style-loss convention, stored with every run: loss weights tuned under one
 # convention are meaningless under another, so comparisons must check it.
@@ -49,21 +51,42 @@ class TransferConfig:
     seed: int = _opt("random seed (noise init, random weights)", default=0)
     snapshot_every: int = _opt("store the image every K steps (0: only the final)", default=100)
     weights: str = _opt("imagenet | none | path to a .h5 weights file", default="imagenet")
+    feature_transform: str = _opt(
+        "transform features before the Gram/content losses: none | softmax (SWAG, for ResNet50)",
+        default="none",
+        choices=FEATURE_TRANSFORMS,
+    )
+    transform_layers: tuple[str, ...] | None = _opt(
+        "layers the feature transform applies to, comma-separated (default: ResNet50's chosen conv3_x/conv4_x layers)"
+    )
+    transform_temperature: float = _opt("softmax temperature T: softmax(F / T) (1 as in the SWAG paper)", default=1.0)
 
     def resolve(self) -> TransferConfig:
         """Fill backbone defaults into the `None` fields; validates the backbone name."""
         bb = get_backbone(self.backbone)
+        content_layer = self.content_layer or bb.content_layer
+        style_layers = tuple(self.style_layers or bb.style_layers)
         return dataclasses.replace(
             self,
-            content_layer=self.content_layer or bb.content_layer,
-            style_layers=tuple(self.style_layers or bb.style_layers),
+            content_layer=content_layer,
+            style_layers=style_layers,
             style_layer_weights=tuple(self.style_layer_weights)
             if self.style_layer_weights
             else (1.0,) * len(self.style_layers or bb.style_layers),
             learning_rate=_or(self.learning_rate, bb.defaults.learning_rate),
             content_weight=_or(self.content_weight, bb.defaults.content_weight),
             style_weight=_or(self.style_weight, bb.defaults.style_weight),
+            transform_layers=self._transform_layers(bb.transform_stages, (content_layer, *style_layers)),
         )
+
+    def _transform_layers(self, stages: tuple[str, ...], chosen: tuple[str, ...]) -> tuple[str, ...]:
+        """The layers the feature transform touches, always explicit once resolved: none
+        without a transform, else the given ones or the chosen layers in `stages`."""
+        if self.feature_transform == "none":
+            return tuple(self.transform_layers or ())  # validate() rejects a non-empty list here
+        if self.transform_layers:
+            return tuple(self.transform_layers)
+        return tuple(layer for layer in dict.fromkeys(chosen) if layer.startswith(stages))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -118,7 +141,24 @@ def validate(config: TransferConfig) -> TransferConfig:
     if cfg.snapshot_every < 0:
         raise ConfigError(f"snapshot every must be >= 0, got {cfg.snapshot_every}")
     _check_layers(cfg)
+    _check_transform(cfg)
     return cfg
+
+
+def _check_transform(cfg: TransferConfig) -> None:
+    _finite_positive("transform temperature", cfg.transform_temperature)
+    if cfg.feature_transform not in FEATURE_TRANSFORMS:
+        raise ConfigError(
+            f"feature transform must be one of {', '.join(FEATURE_TRANSFORMS)}, got {cfg.feature_transform!r}"
+        )
+    if cfg.feature_transform == "none" and cfg.transform_layers:
+        raise ConfigError("transform layers given but the feature transform is none; add --feature-transform softmax")
+    if cfg.feature_transform != "none" and not cfg.transform_layers:
+        raise ConfigError(f"the {cfg.feature_transform} transform applies to none of the chosen layers; name them")
+    chosen = {cfg.content_layer, *cfg.style_layers}
+    stray = [layer for layer in cfg.transform_layers if layer not in chosen]
+    if stray:
+        raise ConfigError(f"transform layers must be content or style layers of the run: {', '.join(stray)}")
 
 
 def _check_layers(cfg: TransferConfig) -> None:

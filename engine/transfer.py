@@ -18,7 +18,7 @@ import tensorflow as tf
 from engine.backbones import Backbone, get_backbone
 from engine.config import TransferConfig
 from engine.images import resize_longest, resize_to
-from engine.losses import content_loss, gram_matrix, style_loss, total_variation_loss
+from engine.losses import content_loss, gram_matrix, softmax_features, style_loss, total_variation_loss
 from engine.weights import load_backbone
 
 
@@ -60,18 +60,30 @@ class DivergedError(RuntimeError):
 
 
 class FeatureExtractor:
-    """Reads the content layer and the style layers of a backbone in one forward pass."""
+    """Reads the content layer and the style layers of a backbone in one forward pass,
+    applying the SWAG softmax (`softmax_features`) to the layers in `transform_layers`."""
 
-    def __init__(self, model: keras.Model, content_layer: str, style_layers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        content_layer: str,
+        style_layers: Sequence[str],
+        transform_layers: Sequence[str] = (),
+        temperature: float = 1.0,
+    ) -> None:
         names = list(dict.fromkeys([content_layer, *style_layers]))  # unique, ordered
         outputs = [model.get_layer(n).output for n in names]
         self._model = keras.Model(model.inputs, outputs)
         self._content_index = names.index(content_layer)
         self._style_index = [names.index(n) for n in style_layers]
+        # Per unique layer, so a layer read for content and style is transformed once.
+        self._transform = [n in set(transform_layers) for n in names]
+        self._temperature = temperature
 
     def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         outs = self._model(image, training=False)
         outs = outs if isinstance(outs, list | tuple) else [outs]
+        outs = [softmax_features(o, self._temperature) if t else o for o, t in zip(outs, self._transform, strict=True)]
         return outs[self._content_index], [outs[i] for i in self._style_index]
 
 
@@ -156,13 +168,15 @@ def run_transfer(
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
     model = model if model is not None else load_backbone(backbone, cfg.weights)
     content, style = prepare_images(cfg, backbone, content_rgb, style_rgb)
-    extractor = FeatureExtractor(model, cfg.content_layer, cfg.style_layers)
+    extractor = FeatureExtractor(
+        model, cfg.content_layer, cfg.style_layers, cfg.transform_layers or (), cfg.transform_temperature
+    )
     loss_fn = make_loss_fn(extractor, cfg, content, style)
     image = tf.Variable(initial_image(cfg, backbone, content, style_rgb), dtype=tf.float32)
     optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
     step_fn = make_step_fn(loss_fn, image, optimizer, pixel_bounds(backbone))
     steps_done, cancelled, start = _loop(cfg, backbone, image, step_fn, on_step, should_stop)
-    final = tf.function(loss_fn)(image).numpy()
+    final = loss_fn(image).numpy()  # eager: one forward pass, cheaper than tracing a second graph
     return TransferResult(
         image=backbone.deprocess(image.numpy()[0]),
         total_loss=float(final[0]),

@@ -55,11 +55,20 @@ def _load_imagenet(backbone: Backbone) -> keras.Model:
         socket.setdefaulttimeout(previous)
 
 
-def _load_file(backbone: Backbone, path: Path) -> keras.Model:
+def check_weights_path(weights: str) -> Path:
+    """A cheap check of a local weights path (no loading): exists, is a .h5 file."""
+    if not weights.strip():
+        raise WeightsError("give the path of a .h5 weights file, or choose imagenet or none")
+    path = Path(weights).expanduser()
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist (use imagenet, none or a .h5 path)")
     if not path.name.endswith(".h5"):
         raise WeightsError(f"weights file {path} must be a Keras .h5 or .weights.h5 file")
+    return path
+
+
+def _load_file(backbone: Backbone, path: Path) -> keras.Model:
+    check_weights_path(str(path))
     try:
         return backbone.build(weights=str(path))
     except Exception as exc:  # h5py/Keras raise many types for a wrong or damaged file

@@ -81,14 +81,38 @@ def connect(
     con = _open(path, time.monotonic() + timeout_s)
     try:
         if path not in _migrated:
-            migrate(con)
-            _migrated.add(path)
+            _migrate(con, path)
         con.begin()
         try:
             yield con
             con.commit()
         except BaseException:
-            con.rollback()
+            _rollback(con)
             raise
+    except (duckdb.IOException, duckdb.TransactionException) as exc:
+        # Disk full, file too large, read-only file: the user's problem to fix, in one line.
+        raise StoreError(f"cannot write database {path}: {str(exc).splitlines()[0]}") from None
     finally:
+        _close(con)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    try:
+        migrate(con)
+    except RuntimeError as exc:  # a file from a newer version of the project
+        raise StoreError(f"database {path}: {exc}") from None
+    _migrated.add(path)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.rollback()
+    except duckdb.Error:  # the failed statement may have ended the transaction already
+        pass
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    try:
         con.close()
+    except duckdb.Error as exc:  # closing checkpoints; a full disk fails it, the WAL stays
+        log.warning("closing the database failed: %s", exc)

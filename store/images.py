@@ -76,6 +76,13 @@ def put_image(db: str | os.PathLike | None, rgb: np.ndarray, name: str | None = 
     return blob.id
 
 
+def put_blob(db: str | os.PathLike | None, blob: ImageBlob, name: str | None = None) -> str:
+    """Store an already encoded image (once) and return its id."""
+    with connect(db) as con:
+        insert_blobs(con, [blob], name)
+    return blob.id
+
+
 def get_png(db: str | os.PathLike | None, image_id: str, thumb: bool = False) -> bytes | None:
     """The PNG bytes of an image (or of its thumbnail), None if absent."""
     column = "thumb_png" if thumb else "png"  # one of two fixed names, never user text

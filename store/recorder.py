@@ -1,17 +1,22 @@
 """Buffered logging of a running run: iteration rows and snapshots go to the database in
-batches, so logging costs a negligible share of the run and other processes still see
-its progress while it goes."""
+batches, written by one background thread, so the optimisation loop never waits for the
+disk and other processes still see the run's progress while it goes."""
 
 from __future__ import annotations
 
+import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from store.db import connect
-from store.images import ImageBlob, insert_blobs
+from store.images import insert_blobs, make_blob
 from store.runs import utcnow
+
+log = logging.getLogger(__name__)
 
 ITERATION_COLUMNS = (
     "step",
@@ -22,39 +27,86 @@ ITERATION_COLUMNS = (
     "step_seconds",
     "elapsed_seconds",
 )
+# Background writes that may fail in a row (e.g. the file stays locked) before the run
+# gives up; failed batches are kept and retried with the next one, so nothing is lost.
+MAX_FAILED_WRITES = 3
 
 
 class RunRecorder:
-    """Collects a run's rows in memory and flushes them every `every_steps` rows,
-    every `every_s` seconds, at every snapshot, and when asked to.
+    """Collects a run's rows in memory and hands them to a writer thread every
+    `every_steps` rows, every `every_s` seconds, at every snapshot and on `flush()`.
 
-    Each flush is one short transaction that also refreshes the run's heartbeat and
-    progress, and reads back whether someone asked to cancel the run.
+    Each write is one short transaction that also refreshes the run's heartbeat and
+    progress and reads back whether someone asked to cancel the run. Opening the file
+    costs tens of milliseconds, which is why this happens beside the loop, not in it.
     """
 
     def __init__(self, db: Any, run_id: int, every_steps: int = 50, every_s: float = 2.0) -> None:
         self.db, self.run_id = db, run_id
         self.every_steps, self.every_s = every_steps, every_s
         self._rows: list[tuple] = []
-        self._snapshots: list[tuple[int, ImageBlob]] = []
-        self._last_flush = time.monotonic()
+        self._snapshots: list[tuple[int, np.ndarray]] = []
+        self._last_handoff = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run{run_id}-writer")
+        self._pending: list[Future] = []
+        self._failures = 0
         self.steps_logged = 0
         self.cancel_requested = False
 
     def add_iteration(self, row: tuple) -> None:
         """Buffer one iteration row (values in `ITERATION_COLUMNS` order)."""
         self._rows.append(row)
-        if len(self._rows) >= self.every_steps or time.monotonic() - self._last_flush >= self.every_s:
-            self.flush()
+        if len(self._rows) >= self.every_steps or time.monotonic() - self._last_handoff >= self.every_s:
+            self._handoff()
 
-    def add_snapshot(self, step: int, blob: ImageBlob) -> None:
-        """Buffer a snapshot image and flush, so the live view shows it soon."""
-        self._snapshots.append((step, blob))
-        self.flush()
+    def add_snapshot(self, step: int, rgb: np.ndarray) -> None:
+        """Buffer a snapshot (PNG-encoded by the writer thread) and hand off at once."""
+        self._snapshots.append((step, rgb))
+        self._handoff()
 
     def flush(self) -> None:
-        """Write what is buffered (possibly nothing) and refresh the heartbeat."""
+        """Write everything buffered and wait for it; raises if the store cannot take it."""
+        self._handoff()
+        self._collect(wait=True)
+
+    def close(self) -> None:
+        """Flush and stop the writer thread."""
+        try:
+            self.flush()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _handoff(self) -> None:
+        self._collect(wait=False)
         rows, snaps = self._rows, self._snapshots
+        self._rows, self._snapshots = [], []
+        self._last_handoff = time.monotonic()
+        self._pending.append(self._pool.submit(self._write, rows, snaps))
+
+    def _collect(self, wait: bool) -> None:
+        """Take the results of finished writes; put the rows of failed ones back."""
+        while self._pending and (wait or self._pending[0].done()):
+            future = self._pending.pop(0)
+            rows, snaps, error = future.result()
+            if error is None:
+                self._failures = 0
+                continue
+            self._rows[:0], self._snapshots[:0] = rows, snaps  # retried with the next batch
+            self._failures += 1
+            log.warning("run %s: store write failed (%s); will retry", self.run_id, error)
+            if wait or self._failures >= MAX_FAILED_WRITES:
+                raise error
+
+    def _write(self, rows: list[tuple], snaps: list[tuple[int, np.ndarray]]):
+        """Runs on the writer thread. Returns (rows, snaps, error) instead of raising so
+        the owner can keep a failed batch."""
+        try:
+            self._insert(rows, [(step, make_blob(rgb)) for step, rgb in snaps])
+        except Exception as exc:  # handed back to the loop's thread, see _collect
+            return rows, snaps, exc
+        return rows, snaps, None
+
+    def _insert(self, rows: list[tuple], blobs: list) -> None:
         with connect(self.db) as con:
             if rows:
                 df = pd.DataFrame(rows, columns=list(ITERATION_COLUMNS))
@@ -62,20 +114,15 @@ class RunRecorder:
                 con.register("batch", df)
                 con.execute("INSERT INTO iterations SELECT * FROM batch")
                 con.unregister("batch")
-            if snaps:
-                insert_blobs(con, [b for _, b in snaps])
+            if blobs:
+                insert_blobs(con, [b for _, b in blobs])
                 con.executemany(
                     "INSERT INTO snapshots VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    [[self.run_id, step, b.id] for step, b in snaps],
+                    [[self.run_id, step, b.id] for step, b in blobs],
                 )
-            steps = rows[-1][0] if rows else None
             row = con.execute(
-                "UPDATE runs SET heartbeat_at = ?, steps_done = coalesce(?, steps_done) "
-                "WHERE id = ? RETURNING cancel_requested",
-                [utcnow(), steps, self.run_id],
+                "UPDATE runs SET heartbeat_at = ?, steps_done = steps_done + ? WHERE id = ? RETURNING cancel_requested",
+                [utcnow(), len(rows), self.run_id],
             ).fetchone()
-        # Cleared only after the commit: a failed flush keeps the rows for the next try.
-        self._rows, self._snapshots = [], []
         self.steps_logged += len(rows)
         self.cancel_requested = bool(row and row[0])
-        self._last_flush = time.monotonic()

@@ -13,6 +13,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from store.db import connect
@@ -34,6 +35,10 @@ CONFIG_COLUMNS = (
     "snapshot_every",
     "weights",
 )
+# Config keys added after the first schema: configs stored before them lack the keys.
+OPTIONAL_CONFIG_COLUMNS = {"feature_transform": "none", "transform_layers": []}
+# How a run belongs to a study (see store.studies).
+STUDY_COLUMNS = ("study_id", "study_cell", "study_variant")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
 # A running run whose heartbeat is older than this is taken for dead even if its pid
@@ -55,12 +60,33 @@ def create_run(
     status: str = "queued",
 ) -> int:
     """Insert a run row from a *resolved* config dict; returns the new run id."""
-    cols = ["created_at", "status", *CONFIG_COLUMNS, "gram_convention", "content_image", "style_image", "config"]
-    values = [utcnow(), status, *(config[c] for c in CONFIG_COLUMNS), gram_convention]
-    values += [content_image, style_image, json.dumps(config, sort_keys=True)]
-    marks = ", ".join("?" for _ in cols)
     with connect(db) as con:
-        return con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({marks}) RETURNING id", values).fetchone()[0]
+        return insert_run(con, config, content_image, style_image, gram_convention, status)
+
+
+def insert_run(
+    con: duckdb.DuckDBPyConnection,
+    config: dict[str, Any],
+    content_image: str,
+    style_image: str,
+    gram_convention: str,
+    status: str = "queued",
+    study: dict[str, Any] | None = None,
+) -> int:
+    """`create_run` inside an open transaction; `study` optionally sets study_id,
+    study_cell and study_variant."""
+    unknown = set(study or {}) - set(STUDY_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown study fields: {sorted(unknown)}")
+    optional = {k: v if config.get(k) is None else config[k] for k, v in OPTIONAL_CONFIG_COLUMNS.items()}
+    extra = {**optional, **(study or {})}
+    cols = ["created_at", "status", *CONFIG_COLUMNS, *extra, "gram_convention", "content_image", "style_image"]
+    values = [utcnow(), status, *(config[c] for c in CONFIG_COLUMNS), *extra.values(), gram_convention]
+    values += [content_image, style_image, json.dumps(config, sort_keys=True)]
+    cols.append("config")
+    marks = ", ".join("?" for _ in cols)
+    sql = f"INSERT INTO runs ({', '.join(cols)}) VALUES ({marks}) RETURNING id"  # column names are fixed above
+    return con.execute(sql, values).fetchone()[0]
 
 
 def next_queued(db: Any) -> int | None:
@@ -164,7 +190,7 @@ def get_run(db: Any, run_id: int) -> dict[str, Any] | None:
         return None
     row = df.iloc[0].to_dict()
     row["config"] = json.loads(row["config"])
-    for key in ("style_layers", "style_layer_weights", "tags"):
+    for key in ("style_layers", "style_layer_weights", "tags", "transform_layers"):
         row[key] = [v.item() if hasattr(v, "item") else v for v in row[key]]
     return {k: v.item() if hasattr(v, "item") and not isinstance(v, str) else v for k, v in row.items()}
 
@@ -212,7 +238,7 @@ def delete_run(db: Any, run_id: int) -> None:
             return
         if row[0] in ACTIVE:
             raise ValueError(f"run {run_id} is {row[0]}; cancel it before deleting")
-        for table in ("iterations", "snapshots"):
+        for table in ("iterations", "snapshots", "run_metrics"):
             con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM runs WHERE id = ?", [run_id])
         con.execute(

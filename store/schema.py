@@ -83,6 +83,37 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "studies, fair metrics, feature transform",
+        [
+            "CREATE SEQUENCE study_ids START 1",
+            """CREATE TABLE studies (
+                id INTEGER PRIMARY KEY DEFAULT nextval('study_ids'),
+                name VARCHAR NOT NULL,
+                preset VARCHAR NOT NULL,
+                spec JSON NOT NULL,              -- variants, shared settings, seeds, images, tables
+                spec_key VARCHAR NOT NULL UNIQUE, -- sha256 of spec: re-launching it resumes
+                cells INTEGER NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                launched_at TIMESTAMP NOT NULL   -- last (re)launch
+            )""",
+            "ALTER TABLE runs ADD COLUMN study_id INTEGER",
+            "ALTER TABLE runs ADD COLUMN study_cell VARCHAR",
+            "ALTER TABLE runs ADD COLUMN study_variant VARCHAR",
+            "ALTER TABLE runs ADD COLUMN feature_transform VARCHAR DEFAULT 'none'",
+            "ALTER TABLE runs ADD COLUMN transform_layers VARCHAR[] DEFAULT []",
+            """CREATE TABLE run_metrics (
+                run_id INTEGER NOT NULL,
+                metric VARCHAR NOT NULL,
+                judge VARCHAR NOT NULL,          -- judging backbone, '' for network-free metrics
+                value DOUBLE,                    -- NULL when it could not be computed (see detail)
+                detail VARCHAR NOT NULL DEFAULT '',
+                computed_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (run_id, metric, judge)
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -84,3 +84,25 @@ def test_sigkill_leaves_an_interrupted_run_with_its_iterations(db, image_files):
     run = store_runs.get_run(db, 1)
     assert run["status"] == "interrupted"
     assert len(store_runs.get_iterations(db, 1)) > 0
+
+
+def test_disk_full_fails_the_run_clearly_and_keeps_the_file_valid(db, content_rgb, style_rgb):
+    import resource
+
+    run_id = queue_run(db, _cfg(iterations=100000, snapshot_every=1, size=48), content_rgb, style_rgb)
+    limit = db.stat().st_size + 150_000  # room for a few dozen snapshots, then "disk full"
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+
+    cmd = [sys.executable, "-m", "engine", "worker", "--db", str(db)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, preexec_fn=limit_file_size, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr  # the worker survives a failed run
+    store_runs.mark_stale_runs(db)
+    run = store_runs.get_run(db, run_id)  # the file still opens and reads
+    assert run["status"] in ("failed", "interrupted")
+    assert run["status"] == "interrupted" or "cannot write database" in run["error"]
+    steps = list(store_runs.get_iterations(db, run_id)["step"])
+    assert steps and steps == list(range(1, len(steps) + 1))

@@ -18,7 +18,7 @@ WRITER = textwrap.dedent(
     for step in range(1, n + 1):
         rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, 0.001, step * 0.001))
         time.sleep(0.0005)
-    rec.flush()
+    rec.close()
     """
 )
 
@@ -40,3 +40,34 @@ def test_two_processes_append_at_once(db, tmp_path):
     with connect(db) as con:
         counts = con.execute("SELECT run_id, count(*) FROM iterations GROUP BY run_id ORDER BY run_id").fetchall()
     assert counts == [(ids[0], n), (ids[1], n)]
+
+
+def test_two_cli_runs_and_a_polling_reader(db, image_files):
+    """Two full CLI runs and a dashboard-style reader every 100 ms on one file: no lock
+    error reaches anyone, nothing is lost, and the reader always sees a prefix."""
+    import os
+    import time
+
+    from tests.conftest import ROOT
+
+    content, style = image_files
+    n = 60
+    cmd = [sys.executable, "-m", "engine", "run", "--content", str(content), "--style", str(style), "--size", "32"]
+    cmd += ["--iterations", str(n), "--snapshot-every", "20", "--weights", "none", "--db", str(db)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    procs = [subprocess.Popen(cmd + ["--seed", str(i)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+    polls = 0
+    while any(p.poll() is None for p in procs):
+        if db.exists():
+            for run in store_runs.list_runs(db).itertuples():
+                steps = list(store_runs.get_iterations(db, run.id)["step"])
+                assert steps == list(range(1, len(steps) + 1))
+            polls += 1
+        time.sleep(0.1)
+    errors = [p.stderr.read() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert not any("lock" in e.lower() for e in errors)
+    runs = store_runs.list_runs(db)
+    assert sorted(runs["status"]) == ["finished", "finished"] and polls > 0
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM iterations").fetchone()[0] == 2 * n

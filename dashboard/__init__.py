@@ -1,0 +1,1 @@
+"""Streamlit dashboard of the style-transfer workbench (`streamlit run dashboard/Home.py`)."""

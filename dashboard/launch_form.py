@@ -1,0 +1,226 @@
+"""The launch form in the sidebar, generated from `TransferConfig`'s fields.
+
+Widget keys are `launch_<field name>` (e.g. `launch_backbone`, `launch_content_layer`,
+`launch_style_layers`, `launch_learning_rate`, `launch_iterations`), plus
+`launch_content_upload` / `launch_content_pick`, `launch_style_upload` /
+`launch_style_pick`, `launch_weights` (imagenet / none / local file),
+`launch_weights_path`, and the buttons `launch_run` ("Run") and `launch_run_both`
+("Run on both backbones").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from typing import Any
+
+import streamlit as st
+
+from dashboard import launch
+from dashboard.common import db_path, one_line
+from engine.backbones import UnknownBackboneError, UnknownLayerError, layer_names
+from engine.cli_support import parse_field
+from engine.config import MAX_ITERATIONS, MAX_SIZE, ConfigError, TransferConfig
+from engine.images import ImageLoadError, open_image
+from store import images as store_images
+from store.db import StoreError
+
+log = logging.getLogger(__name__)
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+INT_LIMITS = {"iterations": (1, MAX_ITERATIONS), "size": (1, MAX_SIZE), "seed": (0, None), "snapshot_every": (0, None)}
+FLOAT_STEPS = {"learning_rate": 1.0, "content_weight": 0.1, "tv_weight": 0.1}
+LABELS = {"tv_weight": "TV weight"}  # where the field name does not make a good label
+WATCH_KEY = "launch_watch"  # session list of run ids the live view follows
+USER_ERRORS = (ConfigError, UnknownLayerError, UnknownBackboneError, ImageLoadError, StoreError)
+
+
+def key(name: str) -> str:
+    """The widget key of config field `name`."""
+    return f"launch_{name}"
+
+
+@st.cache_resource(show_spinner="Reading the network's layer names…")
+def cached_layer_names(backbone: str) -> tuple[str, ...]:
+    """Every selectable layer of `backbone` (builds the graph once per process)."""
+    return layer_names(backbone)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def upload_preview(data: bytes, name: str) -> bytes:
+    """A small PNG preview of uploaded bytes; raises ImageLoadError if unreadable."""
+    img = open_image(data, name)
+    img.thumbnail((160, 160))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def form_value(name: str, value: Any) -> Any:
+    """A config value as its widget holds it: "" for an unset number list, [] for an
+    unset layer list."""
+    if launch.field_type(name) is tuple:
+        if launch.item_type(name) is str:
+            return list(value or [])
+        return ", ".join(f"{v:g}" for v in value) if value else ""
+    return value
+
+
+def _field_default(f: dataclasses.Field, backbone: str) -> Any:
+    if f.name in launch.PER_BACKBONE:
+        return form_value(f.name, launch.backbone_defaults(backbone)[f.name])
+    return form_value(f.name, f.default)
+
+
+def init_state() -> None:
+    """Give every form widget its default value unless it already has one."""
+    backbone = st.session_state.get(key("backbone"), TransferConfig.backbone)
+    for f in launch.config_fields():
+        if key(f.name) not in st.session_state:
+            st.session_state[key(f.name)] = _field_default(f, backbone)
+    st.session_state.setdefault(key("weights_path"), "")
+
+
+def _on_backbone_change() -> None:
+    """A new backbone resets its layers, learning rate and loss weights to its defaults."""
+    defaults = launch.backbone_defaults(st.session_state[key("backbone")])
+    for name, value in defaults.items():
+        st.session_state[key(name)] = form_value(name, value)
+
+
+def _layer_widget(f: dataclasses.Field, label: str, backbone: str) -> Any:
+    """A selectbox (one layer) or multiselect (a layer list) over the backbone's layers."""
+    names = cached_layer_names(backbone)
+    default = form_value(f.name, launch.backbone_defaults(backbone)[f.name])
+    if f.name == "content_layer":
+        if st.session_state.get(key(f.name)) not in names:
+            st.session_state[key(f.name)] = default
+        return st.selectbox(label, names, key=key(f.name), help=f.metadata["help"])
+    chosen = st.session_state.get(key(f.name)) or []
+    if any(layer not in names for layer in chosen):
+        st.session_state[key(f.name)] = default
+    placeholder = "backbone default" if not default else None
+    return st.multiselect(label, names, key=key(f.name), help=f.metadata["help"], placeholder=placeholder)
+
+
+def _weights_widget(f: dataclasses.Field) -> str:
+    if st.session_state.get(key("weights")) not in launch.WEIGHT_MODES:
+        st.session_state[key("weights")] = f.default
+    mode = st.radio("Weights", launch.WEIGHT_MODES, key=key("weights"), help=f.metadata["help"], horizontal=True)
+    if mode != "local file":
+        return mode
+    return st.text_input("Weights file (.h5)", key=key("weights_path"), placeholder="/path/to/weights.h5")
+
+
+def field_widget(f: dataclasses.Field, backbone: str) -> Any:
+    """The widget of one config field; returns its raw value."""
+    label, help_text = LABELS.get(f.name, f.name.replace("_", " ").capitalize()), f.metadata["help"]
+    kind = launch.field_type(f.name)
+    if f.name == "content_layer" or (kind is tuple and launch.item_type(f.name) is str):
+        return _layer_widget(f, label, backbone)
+    if f.name == "weights":
+        return _weights_widget(f)
+    if f.name == "backbone":
+        return st.selectbox(
+            label, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_backbone_change
+        )
+    if f.metadata.get("choices"):
+        return st.selectbox(label, f.metadata["choices"], key=key(f.name), help=help_text)
+    if kind is tuple:
+        return st.text_input(label, key=key(f.name), help=help_text, placeholder="default")
+    if kind is int:
+        low, high = INT_LIMITS.get(f.name, (None, None))
+        return st.number_input(label, min_value=low, max_value=high, step=1, key=key(f.name), help=help_text)
+    step = FLOAT_STEPS.get(f.name, 0.001)
+    return st.number_input(label, min_value=0.0, step=step, format="%g", key=key(f.name), help=help_text)
+
+
+def collect(raw: dict[str, Any]) -> dict[str, Any]:
+    """Form values -> config values: number lists are parsed from their text (raises
+    ConfigError on a bad number), an empty optional list means "default". Style layers
+    stay an (empty) tuple so that choosing none is an error, not a silent default."""
+    values = dict(raw)
+    for f in launch.config_fields():
+        if launch.field_type(f.name) is not tuple:
+            continue
+        if launch.item_type(f.name) is str:
+            chosen = tuple(values.get(f.name) or ())
+            values[f.name] = chosen if chosen or f.name == "style_layers" else None
+        else:
+            text = str(values.get(f.name) or "").strip()
+            values[f.name] = parse_field(f.name, text) if text else None
+    return values
+
+
+def image_picker(db: Any, role: str) -> launch.ImageInput | None:
+    """Upload an image or pick one the store already has; an upload wins."""
+    st.markdown(f"**{role.capitalize()} image**")
+    upload = st.file_uploader(f"Upload a {role} image", type=IMAGE_TYPES, key=f"launch_{role}_upload")
+    stored = store_images.list_input_images(db, role)
+    pick = None
+    if stored:
+        names = dict(stored)
+        pick = st.selectbox(
+            f"…or a stored {role} image",
+            list(names),
+            format_func=lambda i: f"{names[i] or 'image'} · {i[:8]}",
+            key=f"launch_{role}_pick",
+            help="An uploaded file takes precedence over the stored pick.",
+        )
+    if upload is not None:
+        data = upload.getvalue()
+        try:
+            st.image(upload_preview(data, upload.name), caption=launch.display_name(upload.name), width=120)
+        except ImageLoadError as exc:
+            st.error(one_line(exc))
+            return None
+        return launch.ImageInput(data=data, name=upload.name)
+    if pick is None:
+        st.caption(f"No stored {role} images yet: upload one.")
+        return None
+    st.image(store_images.get_thumbs(db, [pick]).get(pick), width=120)
+    return launch.ImageInput(image_id=pick)
+
+
+def _queue(db: Any, configs: list, content: launch.ImageInput, style: launch.ImageInput) -> str:
+    """Queue the runs, follow them in the live view, start a worker; returns a message."""
+    ids = launch.queue_runs(db, configs, content, style)
+    watch = st.session_state.get(WATCH_KEY, [])
+    st.session_state[WATCH_KEY] = [*ids, *(i for i in watch if i not in ids)][:10]
+    worker = launch.start_worker(db_path())
+    started = "a background worker was started" if worker else f"no worker started (${launch.NO_WORKER_ENV} is set)"
+    return f"Queued run {', '.join(f'#{i}' for i in ids)}; {started}."
+
+
+def render(db: Any) -> None:
+    """The whole launch form in the sidebar, its validation and its two buttons."""
+    init_state()
+    with st.sidebar:
+        st.header("New run")
+        content = image_picker(db, "content")
+        style = image_picker(db, "style")
+        st.divider()
+        backbone = st.session_state[key("backbone")]
+        raw = {f.name: field_widget(f, backbone) for f in launch.config_fields()}
+        run = st.button("Run", key="launch_run", type="primary", width="stretch")
+        both = st.button("Run on both backbones", key="launch_run_both", width="stretch")
+        feedback = st.container()
+    try:
+        values = collect(raw)
+        configs = launch.both_backbone_configs(values) if both else [launch.build_config(values)]
+    except USER_ERRORS as exc:
+        feedback.error(one_line(exc), icon="🚫")
+        return
+    for note in dict.fromkeys(launch.check_weights(c.weights, c.backbone) for c in configs):
+        if note:
+            feedback.warning(note)
+    if not (run or both):
+        return
+    if content is None or style is None:
+        feedback.error("Choose or upload both a content and a style image first.", icon="🚫")
+        return
+    try:
+        feedback.success(_queue(db, configs, content, style), icon="✅")
+    except USER_ERRORS as exc:
+        feedback.error(one_line(exc), icon="🚫")

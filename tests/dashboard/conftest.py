@@ -1,0 +1,62 @@
+"""Dashboard fixtures: a store populated by two real (tiny, random-weight) CLI runs,
+built once per session and copied for every test that may change it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+VIEWS = ROOT / "dashboard" / "views"
+TIMEOUT_S = 60
+
+
+def run_cli(content: Path, style: Path, backbone: str, db: Path) -> None:
+    """One real run through the command line's code path, in this process."""
+    from engine.__main__ import main
+
+    args = ["run", "--content", str(content), "--style", str(style), "--backbone", backbone]
+    args += ["--size", "32", "--iterations", "8", "--snapshot-every", "4", "--weights", "none", "--db", str(db)]
+    assert main(args) == 0
+
+
+@pytest.fixture(scope="session")
+def populated_template(tmp_path_factory, image_files) -> Path:
+    """A store with run 1 (vgg16) and run 2 (resnet50), both finished, 8 steps each."""
+    path = tmp_path_factory.mktemp("populated") / "nst.duckdb"
+    content, style = image_files
+    for backbone in ("vgg16", "resnet50"):
+        run_cli(content, style, backbone, path)
+    return path
+
+
+@pytest.fixture()
+def populated(db, populated_template) -> Path:
+    """A private copy of the populated store at `db` (which NST_DB points at)."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".wal"):
+        source = Path(f"{populated_template}{suffix}")
+        if source.exists():
+            shutil.copy(source, f"{db}{suffix}")
+    return db
+
+
+@pytest.fixture(autouse=True)
+def no_worker(monkeypatch) -> None:
+    """Launches queue runs without spawning a worker, unless a test removes this."""
+    monkeypatch.setenv("NST_NO_WORKER", "1")
+
+
+def page(script: str) -> AppTest:
+    """An AppTest of one page script in dashboard/views."""
+    return AppTest.from_file(VIEWS / script, default_timeout=TIMEOUT_S)
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception and no error box on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

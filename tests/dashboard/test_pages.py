@@ -1,0 +1,353 @@
+"""Every dashboard page through Streamlit's AppTest, on stores filled by real runs."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.backbones import BACKBONES
+from engine.config import GRAM_CONVENTION
+from store import images as store_images
+from store import runs as store_runs
+from store.recorder import RunRecorder
+from tests.dashboard.conftest import ROOT, TIMEOUT_S, assert_clean, page
+
+PAGES = ("home.py", "launch.py", "gallery.py", "run_detail.py", "compare.py")
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def links(at: AppTest) -> list[tuple[str, str, str]]:
+    return [(p.label, p.proto.page, p.proto.query_string) for p in at.get("page_link")]
+
+
+def queue_copy(db, run_id: int = 1, status: str = "queued") -> int:
+    """A new run row with run `run_id`'s config and images."""
+    run = store_runs.get_run(db, run_id)
+    return store_runs.create_run(db, run["config"], run["content_image"], run["style_image"], GRAM_CONVENTION, status)
+
+
+# --- empty store -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", PAGES)
+def test_empty_store_pages_explain_how_to_start(db, script):
+    at = page(script).run()
+    assert_clean(at)
+    if script == "launch.py":
+        assert "Nothing queued or running" in texts(at.info)
+        assert [b.label for b in at.sidebar.button] == ["Run", "Run on both backbones"]
+    else:
+        assert "No runs" in texts(at.info)
+        assert any(page_path == "launch" for _, page_path, _ in links(at))
+
+
+# --- home ------------------------------------------------------------------------------
+
+
+def test_home_counts_thumbnails_and_start_link(populated):
+    at = page("home.py").run()
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["All runs"] == "2"
+    assert metrics["✅ finished"] == "2" and metrics["⏳ queued"] == "0"
+    counts = at.dataframe[0].value
+    assert sorted(counts.index) == ["resnet50", "vgg16"] and list(counts["total"]) == [1, 1]
+    assert len(at.image) == 2  # the two outputs' thumbnails
+    assert ("Start here: launch a new run", "launch", "") in links(at)
+    assert ("Run #2", "run", "run=2") in links(at)
+
+
+def test_home_shows_runs_in_progress(populated):
+    queued = queue_copy(populated)
+    running = queue_copy(populated)
+    store_runs.claim_run(populated, running, "tf", "CPU")  # this process: alive
+    rec = RunRecorder(populated, running)
+    for step in (1, 2, 3):
+        rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, 0.1, step * 0.1))
+    rec.flush()
+    at = page("home.py").run()
+    assert_clean(at)
+    bars = {p.proto.text: p.value for p in at.get("progress")}
+    assert any(f"#{running}" in t and "step 3 / 8" in t and "ETA" in t for t in bars)
+    assert any(f"#{queued}" in t and "queued" in t for t in bars)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["▶️ running"] == "1" and metrics["⏳ queued"] == "1"
+
+
+# --- launch ------------------------------------------------------------------------------
+
+
+def test_launch_from_uploads_queues_a_run_and_cancel_works(db, image_files):
+    content, style = image_files
+    at = page("launch.py").run()
+    assert_clean(at)
+    at.file_uploader(key="launch_content_upload").set_value(("my photo.jpg", content.read_bytes(), "image/jpeg"))
+    at.file_uploader(key="launch_style_upload").set_value(("style.png", style.read_bytes(), "image/png"))
+    at.number_input(key="launch_iterations").set_value(5)
+    at.number_input(key="launch_size").set_value(32)
+    at.radio(key="launch_weights").set_value("none")
+    at.run()
+    assert_clean(at)
+    at.button(key="launch_run").click().run()
+    assert_clean(at)
+    assert "Queued run #1" in texts(at.success)
+    run = store_runs.get_run(db, 1)
+    assert run["status"] == "queued" and run["iterations"] == 5 and run["size"] == 32
+    vgg = BACKBONES["vgg16"]
+    assert run["weights"] == "none" and run["backbone"] == "vgg16" and run["content_layer"] == vgg.content_layer
+    assert run["style_layers"] == list(vgg.style_layers)
+    assert run["learning_rate"] == vgg.defaults.learning_rate and run["gram_convention"] == GRAM_CONVENTION
+    assert store_images.list_input_images(db, "content") == [(run["content_image"], "my photo.jpg")]
+    # the live view follows it, with a Cancel button
+    assert any("step 0 / 5" in p.proto.text for p in at.get("progress"))
+    at.button(key="live_cancel_1").click().run()
+    assert_clean(at)
+    assert store_runs.get_run(db, 1)["status"] == "cancelled"
+    assert "Run #1 cancelled" in texts(at.info)
+
+
+def test_launch_rejects_an_unreadable_upload(db):
+    at = page("launch.py").run()
+    at.file_uploader(key="launch_content_upload").set_value(("fake.png", b"not an image", "image/png"))
+    at.run()
+    assert not at.exception
+    assert "not a readable image file" in texts(at.error)
+
+
+def test_launch_backbone_change_resets_layers_and_defaults(populated):
+    at = page("launch.py").run()
+    assert_clean(at)
+    vgg, resnet = BACKBONES["vgg16"], BACKBONES["resnet50"]
+    assert at.selectbox(key="launch_content_layer").value == vgg.content_layer
+    at.multiselect(key="launch_style_layers").set_value(["block1_conv1"])
+    at.number_input(key="launch_learning_rate").set_value(3.0).run()
+    at.selectbox(key="launch_backbone").set_value("resnet50").run()
+    assert_clean(at)
+    assert at.selectbox(key="launch_content_layer").value == resnet.content_layer
+    assert "block5_conv2" not in at.selectbox(key="launch_content_layer").options
+    assert at.multiselect(key="launch_style_layers").value == list(resnet.style_layers)
+    assert at.number_input(key="launch_learning_rate").value == resnet.defaults.learning_rate
+    assert at.number_input(key="launch_style_weight").value == resnet.defaults.style_weight
+
+
+def test_launch_validation_error_is_shown_and_nothing_is_queued(populated):
+    at = page("launch.py").run()
+    at.number_input(key="launch_learning_rate").set_value(0.0).run()
+    assert not at.exception
+    assert "learning rate must be a finite number > 0" in texts(at.sidebar.error)
+    at.button(key="launch_run").click().run()
+    assert len(store_runs.list_runs(populated)) == 2
+
+
+def test_launch_on_both_backbones_from_stored_images(populated):
+    at = page("launch.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="launch_content_pick").value is not None  # stored images are offered
+    at.number_input(key="launch_iterations").set_value(6)
+    at.radio(key="launch_weights").set_value("none")
+    at.button(key="launch_run_both").click().run()
+    assert_clean(at)
+    assert "Queued run #3, #4" in texts(at.success)
+    runs = {r: store_runs.get_run(populated, r) for r in (3, 4)}
+    assert {r["backbone"] for r in runs.values()} == {"vgg16", "resnet50"}
+    assert all(r["iterations"] == 6 and r["status"] == "queued" for r in runs.values())
+    by_backbone = {r["backbone"]: r for r in runs.values()}
+    for name, bb in BACKBONES.items():
+        assert by_backbone[name]["learning_rate"] == bb.defaults.learning_rate
+        assert by_backbone[name]["style_weight"] == bb.defaults.style_weight
+        assert by_backbone[name]["content_layer"] == bb.content_layer
+    first = store_runs.get_run(populated, 1)
+    assert by_backbone["vgg16"]["content_image"] == first["content_image"]
+
+
+def test_launch_shows_the_run_named_in_the_url(populated):
+    at = page("launch.py")
+    at.query_params["run"] = "2"
+    at.run()
+    assert_clean(at)
+    assert "**Run #2** · resnet50" in texts(at.markdown)
+    assert ("Open run #2 in Run detail", "run", "run=2") in links(at)
+    assert len(at.get("vega_lite_chart")) == 1
+
+
+# --- gallery ------------------------------------------------------------------------------
+
+
+def test_gallery_cards_link_to_run_detail_and_filters_narrow(populated):
+    at = page("gallery.py").run()
+    assert_clean(at)
+    assert "2 runs match" in texts(at.caption)
+    assert len(at.image) == 6  # content | style | output per card
+    detail_links = [q for label, p, q in links(at) if p == "run"]
+    assert detail_links == ["run=2", "run=1"]
+    at.multiselect(key="gallery_backbones").set_value(["resnet50"]).run()
+    assert_clean(at)
+    assert "1 run match" in texts(at.caption)
+    assert [q for _, p, q in links(at) if p == "run"] == ["run=2"]
+    at.multiselect(key="gallery_backbones").set_value([])
+    at.multiselect(key="gallery_lrs").set_value([BACKBONES["vgg16"].defaults.learning_rate]).run()
+    assert [q for _, p, q in links(at) if p == "run"] == ["run=1"]
+    at.multiselect(key="gallery_statuses").set_value(["finished"])
+    at.selectbox(key="gallery_sort").set_value("oldest first").run()
+    assert [q for _, p, q in links(at) if p == "run"] == ["run=1"]
+    store_runs.request_cancel(populated, queue_copy(populated))
+    at.multiselect(key="gallery_lrs").set_value([])
+    at.multiselect(key="gallery_statuses").set_value(["cancelled"]).run()
+    assert_clean(at)
+    assert [q for _, p, q in links(at) if p == "run"] == ["run=3"]
+
+
+def test_gallery_paginates(populated):
+    for _ in range(13):
+        queue_copy(populated)
+    at = page("gallery.py").run()
+    assert_clean(at)
+    assert "15 runs match · page 1 of 2" in texts(at.caption)
+    assert len([p for _, p, _ in links(at) if p == "run"]) == 12
+    at.get("pagination")[0].set_value(2).run()
+    assert_clean(at)
+    assert "page 2 of 2" in texts(at.caption)
+    assert [q for _, p, q in links(at) if p == "run"] == ["run=3", "run=2", "run=1"]
+
+
+# --- run detail ------------------------------------------------------------------------------
+
+
+def detail(run_id: int) -> AppTest:
+    at = page("run_detail.py")
+    at.query_params["run"] = str(run_id)
+    return at.run()
+
+
+def test_run_detail_shows_everything(populated):
+    at = detail(1)
+    assert_clean(at)
+    assert at.selectbox(key="detail_run").value == 1
+    assert "Run #1 · vgg16" in texts(at.subheader)
+    assert "random weights" in texts(at.warning)
+    assert {d.key for d in at.download_button} == {"detail_dl_png", "detail_dl_csv", "detail_dl_config"}
+    assert f'"{BACKBONES["vgg16"].content_layer}"' in at.json[0].value
+    slider = at.select_slider(key="detail_snapshot_step")
+    assert slider.options == ["4", "8"] and slider.value == 8
+    slider.set_value(4).run()
+    assert "step 4" in [c for img in at.image for c in img.captions]
+    assert len(at.get("vega_lite_chart")) == 2  # losses and step time
+    at.toggle(key="detail_log").set_value(False).run()
+    assert_clean(at)
+    at.selectbox(key="detail_run").set_value(2).run()
+    assert_clean(at)
+    assert "Run #2 · resnet50" in texts(at.subheader) and at.query_params["run"] == "2"
+
+
+def test_run_detail_saves_notes_and_tags(populated):
+    at = detail(2)
+    at.text_area(key="detail_notes_2").input("strong texture")
+    at.text_input(key="detail_tags_2").input("keep, resnet ,")
+    at.button(key="detail_save").click().run()
+    assert_clean(at)
+    run = store_runs.get_run(populated, 2)
+    assert run["notes"] == "strong texture" and run["tags"] == ["keep", "resnet"]
+    assert "Saved notes and tags" in texts(at.success)
+
+
+def test_run_detail_delete_needs_confirmation(populated):
+    at = detail(1)
+    at.button(key="detail_delete").click().run()
+    assert "cannot be undone" in texts(at.warning)
+    at.button(key="detail_delete_keep").click().run()
+    assert store_runs.get_run(populated, 1) is not None
+    at.button(key="detail_delete").click().run()
+    at.button(key="detail_delete_confirm").click().run()
+    assert_clean(at)
+    assert store_runs.get_run(populated, 1) is None
+    assert "Deleted run #1" in texts(at.success)
+    assert at.selectbox(key="detail_run").value == 2
+
+
+def test_run_detail_rerun_queues_the_same_settings(populated):
+    at = detail(2)
+    at.button(key="detail_rerun").click().run()
+    assert_clean(at)
+    assert "Queued run #3" in texts(at.success)
+    old, new = store_runs.get_run(populated, 2), store_runs.get_run(populated, 3)
+    assert new["status"] == "queued" and new["config"] == old["config"]
+    assert (new["content_image"], new["style_image"]) == (old["content_image"], old["style_image"])
+    assert ("Watch run #3 on the Launch page", "launch", "run=3") in links(at)
+
+
+def test_run_detail_active_run_can_be_cancelled_not_deleted(populated):
+    run_id = queue_copy(populated)
+    at = detail(run_id)
+    assert_clean(at)
+    assert not [b for b in at.button if b.key == "detail_delete"]
+    at.button(key="detail_cancel").click().run()
+    assert store_runs.get_run(populated, run_id)["status"] == "cancelled"
+    assert [b for b in at.button if b.key == "detail_delete"]
+
+
+def test_run_detail_unknown_run_in_url_falls_back(populated):
+    at = detail(999)
+    assert_clean(at)
+    assert at.selectbox(key="detail_run").value == 2
+
+
+# --- compare ------------------------------------------------------------------------------
+
+
+def test_compare_tables_have_the_studys_shape(populated):
+    at = page("compare.py").run()
+    assert_clean(at)
+    assert at.multiselect(key="compare_runs").value == [1, 2]  # newest finished run per backbone
+    assert "different scales" in texts(at.info)
+    assert len(at.get("vega_lite_chart")) >= 4  # raw, normalised, time, learning rate
+    at.number_input(key="compare_every").set_value(4).run()
+    assert_clean(at)
+    names = ["loss_every_n", "loss_norm_every_n", "time_every_n", "lr_final_loss", "lr_final_norm"]
+    names += ["layers_resnet50", "layers_vgg16"]  # tables in page order (AppTest has no dataframe keys)
+    assert len(at.dataframe) == len(names)
+    tables = {f"compare_table_{n}": d.value for n, d in zip(names, at.dataframe, strict=True)}
+    loss = tables["compare_table_loss_every_n"]
+    assert list(loss.index) == [4, 8] and list(loss.columns) == ["resnet50", "vgg16"]
+    assert list(tables["compare_table_time_every_n"].index) == [4, 8]
+    assert (tables["compare_table_time_every_n"].diff().dropna() > 0).all().all()  # cumulative
+    rates = sorted({bb.defaults.learning_rate for bb in BACKBONES.values()})
+    assert list(tables["compare_table_lr_final_loss"].index) == rates
+    assert tables["compare_table_layers_vgg16"].loc[0, "content_layer"] == BACKBONES["vgg16"].content_layer
+    downloads = {d.key for d in at.download_button}
+    assert {"compare_dl_loss_every_n", "compare_dl_time_every_n", "compare_dl_lr_final_loss"} <= downloads
+    assert {"compare_dl_layers_vgg16", "compare_dl_layers_resnet50"} <= downloads
+    captions = [c for img in at.image for c in img.captions]
+    assert len(captions) == 2 and all("backbone=" in c and "learning_rate=" in c for c in captions)
+
+
+def test_compare_by_grouping(populated):
+    at = page("compare.py").run()
+    at.radio(key="compare_mode").set_value("by grouping").run()
+    at.selectbox(key="compare_group_by").set_value("backbone").run()
+    at.selectbox(key="compare_group_value").set_value("resnet50").run()
+    assert_clean(at)
+    assert "1 run selected." in texts(at.caption)
+    at.selectbox(key="compare_group_by").set_value("image pair").run()
+    assert_clean(at)
+    assert "2 runs selected." in texts(at.caption)
+
+
+# --- router ------------------------------------------------------------------------------
+
+
+def test_home_router_serves_every_page(populated):
+    at = AppTest.from_file(ROOT / "dashboard" / "Home.py", default_timeout=TIMEOUT_S).run()
+    assert_clean(at)
+    assert at.title[0].value == "Neural style transfer workbench"
+    for script, title in (
+        ("launch.py", "Launch"),
+        ("gallery.py", "Gallery"),
+        ("run_detail.py", "Run detail"),
+        ("compare.py", "Compare runs"),
+    ):
+        at.switch_page(f"views/{script}").run()
+        assert_clean(at)
+        assert at.title[0].value == title

@@ -1,0 +1,236 @@
+"""store/queries.py against real stores filled through the store's own functions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from store import images as store_images
+from store import queries
+from store import runs as store_runs
+from store.db import connect
+from store.recorder import RunRecorder
+
+LAYERS = {
+    "vgg16": ("block5_conv2", ["block1_conv1", "block2_conv1"]),
+    "resnet50": ("conv3_block4_out", ["conv1_relu", "conv2_block1_out"]),
+}
+
+
+def config_for(backbone: str, lr: float, steps: int, style_layers: list[str] | None = None) -> dict:
+    """A resolved-looking config dict (the store does not validate layer names)."""
+    content_layer, layers = LAYERS[backbone]
+    layers = style_layers or layers
+    return {
+        "backbone": backbone,
+        "content_layer": content_layer,
+        "style_layers": layers,
+        "style_layer_weights": [1.0] * len(layers),
+        "content_weight": 1.0,
+        "style_weight": 1.0,
+        "tv_weight": 0.0,
+        "learning_rate": lr,
+        "iterations": steps,
+        "size": 32,
+        "init": "content",
+        "seed": 0,
+        "snapshot_every": steps,
+        "weights": "none",
+    }
+
+
+def bulk_finished_runs(db, specs: list[tuple[str, float, float, int]], steps: int = 10) -> list[int]:
+    """Finished runs (backbone, lr, final loss, image seed) in one transaction: images,
+    run rows and `steps` iterations each (for tests that need many runs)."""
+    ids = []
+    with connect(db) as con:
+        for backbone, lr, final_loss, seed in specs:
+            img = np.full((8, 8, 3), seed, np.uint8)
+            blobs = [store_images.make_blob(img), store_images.make_blob(img + 100), store_images.make_blob(img + 50)]
+            store_images.insert_blobs(con, blobs)
+            run_id = store_runs.insert_run(con, config_for(backbone, lr, steps), blobs[0].id, blobs[1].id, "test")
+            con.execute(
+                "INSERT INTO iterations SELECT ?, s, ? * ? / s, 0, 0, 0, 0.01, 0.01 * s FROM range(1, ? + 1) t(s)",
+                [run_id, final_loss, steps, steps],
+            )
+            con.execute(
+                "UPDATE runs SET status = 'finished', steps_done = ?, total_loss = ?, output_image = ? WHERE id = ?",
+                [steps, final_loss, blobs[2].id, run_id],
+            )
+            ids.append(run_id)
+    return ids
+
+
+def make_run(
+    db,
+    backbone: str = "vgg16",
+    lr: float = 10.0,
+    steps: int = 10,
+    status: str = "finished",
+    start_loss: float = 100.0,
+    image_seed: int = 0,
+    style_layers: list[str] | None = None,
+) -> int:
+    """A run through the store's own path (create, claim, recorder, finish) with `steps`
+    logged iterations (loss start_loss / step), a snapshot at the last step and, when
+    finished, an output image."""
+    config = config_for(backbone, lr, steps, style_layers)
+    img = np.full((8, 8, 3), image_seed, np.uint8)
+    cid = store_images.put_image(db, img, f"content{image_seed}.png")
+    sid = store_images.put_image(db, img + 100, f"style{image_seed}.png")
+    run_id = store_runs.create_run(db, config, cid, sid, "test")
+    if status == "queued":
+        return run_id
+    store_runs.claim_run(db, run_id, "tf", "CPU")
+    rec = RunRecorder(db, run_id, every_steps=100_000, every_s=1e9)
+    for step in range(1, steps + 1):
+        loss = start_loss / step
+        rec.add_iteration((step, loss, loss * 0.25, loss * 0.75, 0.0, 0.01 * step, 0.005 * step * (step + 1)))
+    out = np.full((8, 8, 3), (run_id * 7) % 255, np.uint8)
+    rec.add_snapshot(steps, out)
+    rec.close()
+    if status != "running":
+        output = store_images.put_image(db, out) if status == "finished" else None
+        store_runs.finish_run(db, run_id, status, steps_done=steps, total_loss=start_loss / steps, output_image=output)
+    return run_id
+
+
+def test_counts_and_latest_outputs(db):
+    a = make_run(db, "vgg16")
+    b = make_run(db, "resnet50")
+    make_run(db, "vgg16", status="queued")
+    counts = queries.overview_counts(db)
+    assert counts.to_dict("records") == [
+        {"backbone": "resnet50", "status": "finished", "runs": 1},
+        {"backbone": "vgg16", "status": "finished", "runs": 1},
+        {"backbone": "vgg16", "status": "queued", "runs": 1},
+    ]
+    latest = queries.latest_outputs(db, limit=5)
+    assert list(latest["id"]) == [b, a]
+    assert all(t.startswith(b"\x89PNG") for t in latest["thumb"])
+
+
+def test_live_runs_lists_active_and_requested_runs(db):
+    done = make_run(db)
+    running = make_run(db, steps=4, status="running")
+    queued = make_run(db, status="queued")
+    live = queries.live_runs(db)
+    assert list(live["id"]) == [queued, running]
+    row = live.set_index("id").loc[running]
+    assert row["elapsed"] == pytest.approx(0.005 * 4 * 5) and row["last_loss"] == pytest.approx(25.0)
+    assert row["snapshot_step"] == 4 and isinstance(row["snapshot_id"], str)
+    assert list(queries.live_runs(db, [done])["id"]) == [queued, running, done]
+
+
+def test_gallery_filters_sort_and_paginate_in_sql(db):
+    specs = [("vgg16" if i % 2 else "resnet50", float(1 + i % 3), 10.0 + i, i % 2) for i in range(30)]
+    ids = bulk_finished_runs(db, specs)
+    everything = queries.GalleryFilter()
+    assert queries.count_runs(db, everything) == 30
+    seen = []
+    for offset in range(0, 30, 12):
+        page, total = queries.gallery_page(db, everything, "newest first", limit=12, offset=offset)
+        assert total == 30 and len(page) == min(12, 30 - offset)
+        seen += list(page["id"])
+    assert seen == sorted(ids, reverse=True)
+    page, _ = queries.gallery_page(db, everything, "final loss, lowest first", limit=3)
+    assert list(page["total_loss"]) == sorted(page["total_loss"]) and page["total_loss"].iloc[0] == 10.0
+    assert all(t.startswith(b"\x89PNG") for col in ("content_thumb", "style_thumb", "output_thumb") for t in page[col])
+
+    def count(**kw) -> int:
+        return queries.count_runs(db, queries.GalleryFilter(**kw))
+
+    assert count(backbones=("vgg16",)) == 15
+    assert count(backbones=("vgg16",), learning_rates=(2.0,)) == 5
+    layer_set = "block5_conv2 | block1_conv1, block2_conv1"
+    assert count(layer_sets=(layer_set,)) == 15
+    assert count(statuses=("queued",)) == 0
+    options = queries.filter_options(db)
+    assert options["learning_rates"] == [1.0, 2.0, 3.0] and layer_set in options["layer_sets"]
+    content_id = options["content_images"][0][0]
+    assert count(content_image=content_id) == 15
+    today = date.today()
+    assert count(date_from=today - timedelta(days=1), date_to=today + timedelta(days=1)) == 30
+    assert count(date_to=today - timedelta(days=2)) == 0
+    assert count(layer_sets=("x' OR 1=1 --",), backbones=("vgg16'; DROP TABLE runs; --",)) == 0
+    assert queries.count_runs(db, everything) == 30
+    with pytest.raises(KeyError):
+        queries.gallery_page(db, everything, "id; DROP TABLE runs")
+
+
+def test_curves_are_downsampled_in_sql_and_normalised(db):
+    run_id = make_run(db, steps=1000, start_loss=500.0)
+    full = store_runs.get_iterations(db, run_id).set_index("step")
+    curve = queries.curves(db, [run_id], max_points=50)
+    assert 40 <= len(curve) <= 52
+    steps = list(curve["step"])
+    assert steps[0] == 1 and steps[-1] == 1000 and steps == sorted(steps)
+    assert curve["total_norm"].iloc[0] == pytest.approx(1.0)
+    for _, row in curve.iterrows():
+        exact = full.loc[row["step"]]
+        assert row["total_loss"] == pytest.approx(exact["total_loss"])
+        assert row["elapsed_seconds"] == pytest.approx(exact["elapsed_seconds"])
+        assert row["total_norm"] == pytest.approx(exact["total_loss"] / 500.0)
+    # a short run keeps every step
+    short = make_run(db, steps=5)
+    assert list(queries.curves(db, [short], max_points=50)["step"]) == [1, 2, 3, 4, 5]
+    assert queries.curves(db, []).empty
+
+
+def test_loss_time_table_has_a_row_every_n_iterations_per_backbone(db):
+    vgg = make_run(db, "vgg16", steps=300, start_loss=300.0)
+    resnet = make_run(db, "resnet50", steps=250, start_loss=1000.0)
+    long = queries.loss_time_table(db, [vgg, resnet], every=100)
+    table = long.pivot(index="iteration", columns="backbone", values="total_loss")
+    assert list(table.index) == [100, 200, 300] and list(table.columns) == ["resnet50", "vgg16"]
+    assert table.loc[100, "vgg16"] == pytest.approx(3.0) and np.isnan(table.loc[300, "resnet50"])
+    norm = long.pivot(index="iteration", columns="backbone", values="total_norm")
+    assert norm.loc[200, "resnet50"] == pytest.approx(1 / 200)
+    elapsed = long.pivot(index="iteration", columns="backbone", values="elapsed_seconds")
+    assert elapsed.loc[200, "vgg16"] == pytest.approx(0.005 * 200 * 201)
+
+
+def test_lr_and_layer_tables(db):
+    ids = [make_run(db, "vgg16", lr=lr, start_loss=100.0 * lr) for lr in (1.0, 1.0, 5.0)]
+    ids.append(make_run(db, "resnet50", lr=5.0))
+    ids.append(make_run(db, "vgg16", lr=5.0, style_layers=["block1_conv1"]))
+    ids.append(make_run(db, "vgg16", lr=9.0, status="running"))  # no final loss: left out
+    lr = queries.lr_table(db, ids)
+    assert lr[["backbone", "learning_rate", "runs"]].values.tolist() == [
+        ["resnet50", 5.0, 1],
+        ["vgg16", 1.0, 2],
+        ["vgg16", 5.0, 2],
+    ]
+    assert lr["final_norm"].tolist() == pytest.approx([0.1, 0.1, 0.1])
+    layers = queries.layer_table(db, ids)
+    vgg = layers[layers["backbone"] == "vgg16"]
+    assert sorted(vgg["style_layers"]) == ["block1_conv1", "block1_conv1, block2_conv1"]
+    assert vgg["runs"].sum() == 4
+
+
+def test_groups_pick_finished_runs(db):
+    a = make_run(db, "vgg16", lr=1.0, image_seed=0)
+    b = make_run(db, "resnet50", lr=1.0, image_seed=1)
+    make_run(db, "vgg16", lr=1.0, status="queued")
+    by_lr = queries.group_values(db, "learning rate")
+    assert by_lr[["value", "runs"]].values.tolist() == [["1.0", 2]]
+    assert queries.runs_in_group(db, "learning rate", "1.0") == [b, a]
+    assert queries.runs_in_group(db, "backbone", "resnet50") == [b]
+    pairs = queries.group_values(db, "image pair")
+    assert len(pairs) == 2 and pairs["pair"].str.contains(r"content\d\.png \+ style\d\.png").all()
+    assert queries.runs_in_group(db, "layer set", "nonsense' OR '1'='1") == []
+    assert queries.latest_finished_per_backbone(db) == [a, b]
+    with pytest.raises(KeyError):
+        queries.group_values(db, "1; DROP TABLE runs")
+
+
+def test_run_choices_and_params(db):
+    done = make_run(db)
+    queued = make_run(db, status="queued")
+    assert list(queries.run_choices(db)["id"]) == [queued, done]
+    assert list(queries.run_choices(db, logged_only=True)["id"]) == [done]
+    assert list(queries.run_choices_by_id(db, [done, 999])["id"]) == [done]
+    params = queries.run_params(db, [queued, done])
+    assert list(params["id"]) == [done, queued] and params["style_layers"].iloc[0] == "block1_conv1, block2_conv1"

@@ -1,0 +1,144 @@
+"""Study presets, their cells, and a small study end to end through the command line
+(in-process, random weights, 32 px, a few iterations)."""
+
+import io
+
+import pandas as pd
+import pytest
+
+from engine import runner
+from engine.__main__ import main
+from engine.config import ConfigError
+from engine.studies import PRESETS, build_cells, get_preset, image_pairs, spec_key, study_spec, study_weights
+from store import metrics as store_metrics
+from store import runs as store_runs
+from store import studies as store_studies
+from store.db import connect
+
+PAIRS = image_pairs(["c1", "c2"], ["s1"])
+
+
+@pytest.mark.parametrize("preset, variants", [("backbones", 2), ("lr-sweep", 10), ("layer-sets", 6), ("resnet-fix", 3)])
+def test_cell_count_is_variants_x_pairs_x_seeds(preset, variants):
+    cells = build_cells(get_preset(preset), {"weights": "none"}, [0, 1], PAIRS)
+    assert len(cells) == variants * 2 * 2
+    assert len({c.key for c in cells}) == len(cells)  # every cell is distinct
+
+
+def test_presets_mirror_the_study():
+    lrs = {(c.config.backbone, c.config.learning_rate) for c in build_cells(PRESETS["lr-sweep"], {}, [0], PAIRS[:1])}
+    assert lrs == {(b, lr) for b in ("vgg16", "resnet50") for lr in (1, 10, 15, 20, 30)}
+    backbones = build_cells(PRESETS["backbones"], {}, [0], PAIRS[:1])
+    assert [(c.config.learning_rate, c.config.iterations) for c in backbones] == [(15, 1000), (20, 1000)]
+    layer_sets = build_cells(PRESETS["layer-sets"], {}, [0], PAIRS[:1])
+    assert [c.config.content_layer for c in layer_sets[:3]] == ["block5_conv2", "block4_conv2", "block3_conv2"]
+    assert layer_sets[4].config.style_layers[1:] == (
+        "conv2_block3_out",
+        "conv3_block4_out",
+        "conv4_block6_out",
+        "conv5_block3_out",
+    )
+    fix = build_cells(PRESETS["resnet-fix"], {}, [0], PAIRS[:1])
+    assert [(c.config.backbone, c.config.feature_transform) for c in fix] == [
+        ("vgg16", "none"),
+        ("resnet50", "none"),
+        ("resnet50", "softmax"),
+    ]
+    assert fix[2].config.transform_layers == ("conv3_block4_out", "conv3_block1_1_conv", "conv4_block1_1_conv")
+
+
+def test_overrides_and_per_backbone_weights():
+    with pytest.raises(ConfigError, match="--learning-rate"):
+        build_cells(PRESETS["lr-sweep"], {"learning_rate": 3.0}, [0], PAIRS)
+    weights = {"resnet50": "/w/resnet.h5"}
+    cells = build_cells(PRESETS["backbones"], {"weights": "none", "size": 32}, [0], PAIRS[:1], weights)
+    assert [(c.config.weights, c.config.size) for c in cells] == [("none", 32), ("/w/resnet.h5", 32)]
+    assert study_weights(PRESETS["backbones"], {"weights": "none"}, weights) == {
+        ("vgg16", "none"),
+        ("resnet50", "/w/resnet.h5"),
+    }
+
+
+def test_same_name_and_spec_is_the_same_study():
+    spec = study_spec(PRESETS["backbones"], {"size": 32}, [0], ["c"], ["s"])
+    assert spec_key("a", spec) == spec_key("a", study_spec(PRESETS["backbones"], {"size": 32}, [0], ["c"], ["s"]))
+    assert spec_key("a", spec) != spec_key("b", spec)
+    assert spec_key("a", spec) != spec_key("a", study_spec(PRESETS["backbones"], {"size": 64}, [0], ["c"], ["s"]))
+
+
+def test_judge_weights_follow_the_run_and_say_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no cached ImageNet files
+    assert runner.judge_weights("vgg16", "none", "resnet50", {})[0] == "none"
+    assert runner.judge_weights("vgg16", "/v.h5", "vgg16", {})[0] == "/v.h5"
+    assert runner.judge_weights("vgg16", "/v.h5", "resnet50", {"resnet50": "/r.h5"})[0] == "/r.h5"
+    weights, why = runner.judge_weights("vgg16", "/v.h5", "resnet50", {})
+    assert weights is None and "--weights-resnet50" in why
+
+
+def _study_cli(db, image_files, *extra):
+    content, style = image_files
+    args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style)]
+    args += ["--size", "32", "--iterations", "4", "--snapshot-every", "0", "--weights", "none", "--wait"]
+    return main([*args, *extra, "--db", str(db)])
+
+
+def test_study_end_to_end_resume_and_report(db, image_files, random_model, capsys):
+    for name in ("vgg16", "resnet50"):  # the session's random models are the seed-0 ones
+        runner.MODELS.put(name, "none", 0, random_model(name))
+    assert _study_cli(db, image_files) == 0
+    out = capsys.readouterr().out
+    assert "study 1 (backbones): 2 cells: 2 queued" in out and "study 1: 2/2 cells done" in out
+    ids = list(store_studies.study_runs(db, 1)["id"])
+    assert [store_runs.get_run(db, i)["status"] for i in ids] == ["finished", "finished"]
+
+    # cross-evaluation: every output judged by both judges (producer x judge = 2 x 2)
+    long = store_metrics.get_metrics(db, ids)
+    judged = long[long["judge"] != ""]
+    assert sorted(judged.groupby(["run_id", "judge"]).size().items()) == [
+        ((i, j), 3) for i in ids for j in ("resnet50", "vgg16")
+    ]
+    assert judged["value"].notna().all() and judged["detail"].str.contains("weights=none").all()
+    assert {"ssim", "edge_corr", "color_w2", "loss_ratio_final"} <= set(long["metric"])
+
+    # re-launch: nothing to do; a failed cell is re-queued and run again
+    assert _study_cli(db, image_files) == 0
+    assert "0 queued, 0 re-queued, 2 already finished" in capsys.readouterr().out
+    with connect(db) as con:
+        con.execute("UPDATE runs SET status = 'failed' WHERE id = ?", [ids[0]])  # the cheaper VGG16 cell
+    assert _study_cli(db, image_files) == 0
+    assert "0 queued, 1 re-queued, 1 already finished" in capsys.readouterr().out
+    assert len(store_studies.study_runs(db, 1)) == 2 and store_studies.study_progress(db, 1)["finished"] == 2
+
+    assert main(["report", "1", "--format", "csv", "--table", "table3", "--db", str(db)]) == 0
+    table3 = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table3.columns) == ["iteration", "VGG16 loss", "ResNet50 loss"] and list(table3["iteration"]) == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert main(["report", "1", "--db", str(db)]) == 0
+    report = capsys.readouterr().out
+    assert "| iteration | VGG16 loss | ResNet50 loss |" in report and "## Verdicts" in report
+    assert "outputs" in report and "(VGG16 judge)" in report
+    assert main(["studies", "--db", str(db)]) == 0 and "backbones" in capsys.readouterr().out
+    assert main(["metrics", str(ids[1]), "--db", str(db)]) == 0  # recompute: same rows again
+    assert len(store_metrics.get_metrics(db, [ids[1]])) == len(long) // 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--preset", "lr-sweep", "--lr", "3"], "sets --learning-rate itself"),
+        (["--preset", "backbones", "--seeds", "0,1", "--seed", "2"], "--seeds or --seed"),
+        (["--preset", "backbones", "--seeds", "0,x"], "--seeds expects"),
+        (["--preset", "backbones", "--weights-resnet50", "no/such.h5"], "does not exist"),
+    ],
+)
+def test_bad_study_input_is_one_line_exit_2_and_no_row(db, image_files, args, message, capsys):
+    content, style = image_files
+    base = ["study", "--content", str(content), "--style", str(style), "--weights", "none", "--db", str(db)]
+    assert main([*base, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert store_studies.list_studies(db).empty and store_runs.list_runs(db).empty

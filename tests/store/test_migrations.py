@@ -1,0 +1,48 @@
+"""A file written by an older version of the project is migrated on open, data kept."""
+
+import duckdb
+import pytest
+
+from store import runs as store_runs
+from store.db import StoreError, connect
+from store.schema import MIGRATIONS, SCHEMA_VERSION, current_version
+
+
+def _apply_first(path, count: int) -> None:
+    """Make a file as the project did when it had only the first `count` migrations."""
+    con = duckdb.connect(str(path))
+    current_version(con)  # creates schema_migrations
+    for number, name, statements in MIGRATIONS[:count]:
+        for sql in statements:
+            con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [number, name])
+    con.execute(
+        "INSERT INTO runs (created_at, status, backbone, content_layer, style_layers, style_layer_weights, "
+        "content_weight, style_weight, tv_weight, learning_rate, iterations, size, init, seed, snapshot_every, "
+        "weights, gram_convention, content_image, style_image, config) VALUES (now()::TIMESTAMP, 'finished', "
+        "'vgg16', 'block5_conv2', ['block1_conv1'], [1.0], 1, 1, 0, 15, 10, 32, 'content', 0, 5, 'none', 'g', "
+        "'c', 's', '{}')"
+    )
+    con.execute("INSERT INTO iterations VALUES (1, 1, 1.0, 0.5, 0.5, 0.0, 0.1, 0.1)")
+    con.close()
+
+
+def test_every_older_schema_is_migrated_and_keeps_its_rows(tmp_path):
+    for count in range(1, len(MIGRATIONS) + 1):
+        path = tmp_path / f"v{count}.duckdb"
+        _apply_first(path, count)
+        with connect(path) as con:
+            assert current_version(con) == SCHEMA_VERSION
+        run = store_runs.get_run(path, 1)
+        assert run["status"] == "finished" and run["backbone"] == "vgg16"
+        assert list(store_runs.get_iterations(path, 1)["step"]) == [1]
+
+
+def test_a_newer_schema_is_refused_not_changed(tmp_path):
+    path = tmp_path / "future.duckdb"
+    con = duckdb.connect(str(path))
+    current_version(con)
+    con.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', now()::TIMESTAMP)", [SCHEMA_VERSION + 1])
+    con.close()
+    with pytest.raises(StoreError, match="newer"), connect(path):
+        pass
