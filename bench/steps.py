@@ -60,13 +60,14 @@ def engine_step_seconds(cfg: TransferConfig, model, content: np.ndarray, style: 
 def step_cost(backbone: str, size: int, steps: int, weights: str, content, style) -> list[dict]:
     """Rows for one (backbone, size): bare, engine and their ratio."""
     cfg = validate(
-        TransferConfig(
-            backbone=backbone, size=size, iterations=WARMUP + steps + 1, weights=weights, snapshot_every=10
-        )
+        TransferConfig(backbone=backbone, size=size, iterations=WARMUP + steps + 1, weights=weights, snapshot_every=10)
     )
     model = get_backbone(backbone).build(weights=None if weights == "none" else weights)
-    bare = bare_step_seconds(cfg, model, content, style, steps)
+    # Bare before and after the engine run, so a machine that speeds up or slows down
+    # during the measurement (other load, frequency) does not bias the ratio.
+    before = bare_step_seconds(cfg, model, content, style, steps)
     full = engine_step_seconds(cfg, model, content, style)
+    bare = (before + bare_step_seconds(cfg, model, content, style, steps)) / 2
     row = {"benchmark": "step", "backbone": backbone, "size": size}
     return [
         {**row, "metric": "bare_s_per_step", "value": bare},

@@ -232,6 +232,7 @@ def _wait_for_study(db, study_id: int) -> int:
     progress = store_studies.study_progress(db, study_id) if ran else show()
     while progress["queued"] + progress["running"] > 0:
         time.sleep(2.0)
+        store_runs.mark_stale_runs(db)  # a foreign worker that died must not make us wait forever
         progress = store_studies.study_progress(db, study_id)
     if progress["finished"] < progress["cells"]:
         print(format_progress(study_id, progress), file=sys.stderr)

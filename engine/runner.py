@@ -259,6 +259,9 @@ def _execute(db, run_id, recorder, progress, model) -> RunOutcome:
     except (DivergedError, WeightsError) as exc:
         _close(db, run_id, recorder, "failed", error=str(exc))
         return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)
+    # The last snapshot is this very image: let the writer thread store it first, or two
+    # transactions of this process would insert the same image id at once.
+    recorder.flush()
     output = store_images.put_image(db, result.image)
     status = "cancelled" if result.cancelled else "finished"
     losses = dict(

@@ -8,6 +8,7 @@ a little and tries again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -105,10 +106,9 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
+    # The failed statement may have ended the transaction already.
+    with contextlib.suppress(duckdb.Error):
         con.rollback()
-    except duckdb.Error:  # the failed statement may have ended the transaction already
-        pass
 
 
 def _close(con: duckdb.DuckDBPyConnection) -> None:

@@ -50,6 +50,7 @@ class RunRecorder:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run{run_id}-writer")
         self._pending: list[Future] = []
         self._failures = 0
+        self._closed = False
         self.steps_logged = 0
         self.cancel_requested = False
 
@@ -70,7 +71,10 @@ class RunRecorder:
         self._collect(wait=True)
 
     def close(self) -> None:
-        """Flush and stop the writer thread."""
+        """Flush and stop the writer thread; later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.flush()
         finally:

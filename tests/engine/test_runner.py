@@ -98,7 +98,9 @@ def test_disk_full_fails_the_run_clearly_and_keeps_the_file_valid(db, content_rg
 
     cmd = [sys.executable, "-m", "engine", "worker", "--db", str(db)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, preexec_fn=limit_file_size, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env, preexec_fn=limit_file_size, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr  # the worker survives a failed run
     store_runs.mark_stale_runs(db)
     run = store_runs.get_run(db, run_id)  # the file still opens and reads

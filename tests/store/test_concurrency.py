@@ -55,7 +55,9 @@ def test_two_cli_runs_and_a_polling_reader(db, image_files):
     cmd = [sys.executable, "-m", "engine", "run", "--content", str(content), "--style", str(style), "--size", "32"]
     cmd += ["--iterations", str(n), "--snapshot-every", "20", "--weights", "none", "--db", str(db)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    procs = [subprocess.Popen(cmd + ["--seed", str(i)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+    procs = [
+        subprocess.Popen(cmd + ["--seed", str(i)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for i in (1, 2)
+    ]
     polls = 0
     while any(p.poll() is None for p in procs):
         if db.exists():

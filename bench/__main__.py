@@ -1,0 +1,109 @@
+"""Benchmarks: `python -m bench [--quick] [--csv bench/results.csv]`.
+
+Prints one table; with --csv, appends the rows (with machine and date) to a CSV file.
+Benchmarks are not tests: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from bench import queries, steps, storage  # noqa: E402
+
+
+def machine() -> str:
+    """A short description of where the numbers came from."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"{platform.machine()} {os.cpu_count()} cores, {'GPU' if gpus else 'CPU only'}, TF {tf.__version__}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--sizes", default="128,256,512", help="image sizes for the step benchmark")
+    p.add_argument("--backbones", default="vgg16,resnet50")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
+    p.add_argument("--weights", default="none", help="none (timing does not depend on weight values) or a path")
+    p.add_argument("--runs", type=int, default=1000, help="runs in the synthetic store")
+    p.add_argument("--iterations", type=int, default=1000, help="iterations per synthetic run")
+    p.add_argument("--only", default="step,store,query,page", help="which parts to run")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and stores (what the tests run)")
+    p.add_argument("--csv", type=Path, help="append the rows to this CSV file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.backbones, args.steps, args.runs, args.iterations = "32", "vgg16", 3, 20, 50
+    return args
+
+
+def run_all(args: argparse.Namespace) -> list[dict]:
+    parts, rows = set(args.only.split(",")), []
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 255, (384, 512, 3), dtype=np.uint8)
+    style = rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)
+    if "step" in parts:
+        for size in map(int, args.sizes.split(",")):
+            for bb in args.backbones.split(","):
+                rows += steps.step_cost(bb, size, args.steps, args.weights, content, style)
+    if "store" in parts:
+        in_loop, final = storage.logging_seconds(args.iterations)
+        rows += [
+            {"benchmark": "store", "metric": f"log_{args.iterations}_iterations_in_loop_s", "value": in_loop},
+            {"benchmark": "store", "metric": "final_flush_wait_s", "value": final},
+        ]
+    if parts & {"query", "page"}:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = queries.synthetic_db(Path(tmp), args.runs, args.iterations)
+            if "query" in parts:
+                rows += queries.query_rows(db)
+            if "page" in parts:
+                rows.append(
+                    {"benchmark": "page", "metric": "compare_page_s", "value": queries.compare_page_seconds(db)}
+                )
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'benchmark':<10} {'backbone':<9} {'size':>5}  {'metric':<42} {'value':>12}")
+    for r in rows:
+        where = f"{r['benchmark']:<10} {r.get('backbone', ''):<9} {str(r.get('size', '')):>5}"
+        print(f"{where}  {r['metric']:<42} {r['value']:>12.4f}")
+
+
+def append_csv(path: Path, rows: list[dict], where: str) -> None:
+    fields = ["date", "machine", "benchmark", "backbone", "size", "metric", "value"]
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        for r in rows:
+            writer.writerow({"date": stamp, "machine": where, **r})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows = run_all(args)
+    where = machine()
+    print(f"# {where}")
+    print_table(rows)
+    if args.csv:
+        append_csv(args.csv, rows, where)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
