@@ -100,7 +100,9 @@ def test_launch_watch_browse_open(dashboard, image_files, db):
         page.set_default_timeout(60_000)
 
         page.goto(f"{dashboard}/launch")
-        page.locator(".st-key-launch_content_upload input[type=file]").set_input_files(str(content))
+        upload = page.locator(".st-key-launch_content_upload input[type=file]")
+        upload.wait_for(state="attached", timeout=180_000)  # the first render builds the layer list
+        upload.set_input_files(str(content))
         page.locator(".st-key-launch_style_upload input[type=file]").set_input_files(str(style))
         page.locator(".st-key-launch_weights").get_by_text("none", exact=True).click()
         _fill(page, "launch_size", "32")
@@ -122,7 +124,7 @@ def test_launch_watch_browse_open(dashboard, image_files, db):
         page.get_by_text("random weights", exact=False).first.wait_for()
         _shot(page, "run_detail")
 
-        for name in ("compare", ""):
+        for name in ("compare", "studies", ""):
             page.goto(f"{dashboard}/{name}")
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(1500)
