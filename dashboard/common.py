@@ -110,37 +110,39 @@ def run_label(row: Any) -> str:
     return f"#{row['id']} {row['backbone']} lr={row['learning_rate']:g} ({row['status']})"
 
 
-def query_run_id() -> int | None:
-    """The run id in the URL (`?run=ID`), or None if absent or not a number."""
-    raw = st.query_params.get("run")
+def query_run_id(param: str = "run") -> int | None:
+    """The id in the URL (`?run=ID`, or `?<param>=ID`), or None if absent or not a number."""
+    raw = st.query_params.get(param)
     if raw is None or not str(raw).strip().isdigit():
         return None
     return int(str(raw).strip())
 
 
-def sync_run_from_url(widget_key: str, options: Iterable[int]) -> None:
-    """Point the run picker `widget_key` at `?run=ID` when the URL names a new run.
+def sync_run_from_url(widget_key: str, options: Iterable[int], param: str = "run") -> None:
+    """Point the picker `widget_key` at `?run=ID` (or `?<param>=ID`) when the URL names a
+    new id.
 
     Only a URL value different from the one last seen wins, so picking another run in
     the widget is not undone by the (now stale) URL."""
-    raw = st.query_params.get("run")
+    raw = st.query_params.get(param)
     seen_key = f"_{widget_key}_seen_url"
     if raw is None or raw == st.session_state.get(seen_key):
         return
     st.session_state[seen_key] = raw
-    run_id = query_run_id()
-    if run_id is not None and run_id in set(options):
-        st.session_state[widget_key] = run_id
+    wanted = query_run_id(param)
+    if wanted is not None and wanted in set(options):
+        st.session_state[widget_key] = wanted
 
 
-def set_url_run(widget_key: str, run_id: int | None) -> None:
-    """Write the picked run into the URL (`?run=ID`) so the page can be shared."""
+def set_url_run(widget_key: str, run_id: int | None, param: str = "run") -> None:
+    """Write the picked id into the URL (`?run=ID`, or `?<param>=ID`) so the page can be
+    shared."""
     seen_key = f"_{widget_key}_seen_url"
     if run_id is None:
-        st.query_params.pop("run", None)
+        st.query_params.pop(param, None)
         st.session_state.pop(seen_key, None)
         return
-    st.query_params["run"] = str(run_id)
+    st.query_params[param] = str(run_id)
     st.session_state[seen_key] = str(run_id)
 
 

@@ -1,10 +1,14 @@
 """Compare sections: run selection (by hand or by grouping), overlaid curves, the
 study's tables (3-4: loss and cumulative seconds every N iterations per backbone;
-5: final loss per learning rate; 6-7: final loss per layer set), and side-by-side
-outputs labelled with the parameters that differ. Every table has a CSV download.
+5: final loss per learning rate; 6-7: final loss per layer set), the fair metrics
+(a row per run, the producer x judge cross-evaluation and the verdicts), and
+side-by-side outputs labelled with the parameters that differ. Every table has a CSV
+download.
 
 Widget keys: `compare_mode`, `compare_runs`, `compare_group_by`, `compare_group_value`,
-`compare_color`, `compare_log`, `compare_every`, downloads `compare_dl_<table>`.
+`compare_color`, `compare_log`, `compare_every`, `compare_judged`, downloads
+`compare_dl_<table>` (`compare_dl_fair`, `compare_dl_cross_eval`, `compare_dl_verdicts`
+for the fair metrics).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, fair
 from dashboard.common import run_label
+from store import metrics as store_metrics
 from store import queries
 
 log = logging.getLogger(__name__)
@@ -198,6 +203,47 @@ def layer_tables(long: pd.DataFrame) -> None:
             hide_index=True,
         )
         download(table, f"layers_{backbone}", f"{backbone} layer sets")
+
+
+FAIR_PARAMS = ("id", "backbone", "feature_transform", "learning_rate", "seed", "weights")
+
+
+def fair_runs_table(db: Any, params: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+    """(a row per selected run with its fair metrics, ids of runs that have none)."""
+    wide = store_metrics.metrics_wide(db, params["id"].tolist())
+    table = params[list(FAIR_PARAMS)].merge(wide, left_on="id", right_on="run_id", how="left")
+    order = {name: i for i, name in enumerate(store_metrics.METRICS)}
+    metric_cols = sorted(
+        (c for c in table.columns if c not in (*FAIR_PARAMS, "run_id")),
+        key=lambda c: (order.get(c.partition(" [")[0], len(order)), c),
+    )
+    table = table[[*FAIR_PARAMS, *metric_cols]]
+    has = table[metric_cols].notna().any(axis=1) if metric_cols else pd.Series(False, index=table.index)
+    return table[has].reset_index(drop=True), table.loc[~has, "id"].astype(int).tolist()
+
+
+def fair_section(db: Any, params: pd.DataFrame) -> None:
+    """Backbone-independent metrics of the selected runs, the producer x judge view, the
+    verdicts for the selection and what each metric means."""
+    st.subheader("Fair metrics")
+    st.caption(
+        "Measures that do not depend on which backbone produced the image, so VGG16 and ResNet50 runs "
+        "can be compared (unlike their raw losses)."
+    )
+    table, missing = fair_runs_table(db, params)
+    if missing:
+        runs = ", ".join(f"#{i}" for i in missing)
+        st.info(f"No fair metrics for run{'s' if len(missing) > 1 else ''} {runs}. {fair.HINT}", icon="📐")
+    if table.empty:
+        return
+    config = {"id": st.column_config.NumberColumn("run", format="%d"), **fair.column_config(table)}
+    config["learning_rate"] = st.column_config.NumberColumn("learning rate", format="%g")
+    st.dataframe(table, key="compare_table_fair", hide_index=True, column_config=config)
+    fair.download(table, "fair_metrics", "fair metrics", "compare_dl_fair")
+    ids = table["id"].tolist()
+    fair.cross_eval_section(store_metrics.paired_values(db, run_ids=ids), "compare")
+    fair.verdicts_section(store_metrics.verdicts(db, run_ids=ids), "compare", set(table["weights"]))
+    fair.explain()
 
 
 def differing(params: pd.DataFrame) -> list[str]:

@@ -1,7 +1,8 @@
 """The page registry: one list of pages feeds `st.navigation` in Home.py and every
 `st.page_link`, so URL paths are defined once.
 
-URL paths: "/" (Home), "/launch", "/gallery", "/run?run=ID" (Run detail), "/compare".
+URL paths: "/" (Home), "/launch", "/gallery", "/run?run=ID" (Run detail), "/compare",
+"/studies?study=ID" (Studies: launch, follow and report).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PAGES: dict[str, PageSpec] = {
     "gallery": PageSpec("gallery.py", "Gallery", ":material/photo_library:", "gallery"),
     "run": PageSpec("run_detail.py", "Run detail", ":material/description:", "run"),
     "compare": PageSpec("compare.py", "Compare", ":material/compare:", "compare"),
+    "studies": PageSpec("studies.py", "Studies", ":material/science:", "studies"),
 }
 
 
@@ -51,7 +53,14 @@ def navigation() -> Any:
     return st.navigation([page(name) for name in PAGES])
 
 
-def link(name: str, label: str | None = None, run_id: int | None = None, icon: str | None = None) -> None:
-    """A link to page `name`, optionally to one run (`?run=ID`)."""
-    params = {"run": str(run_id)} if run_id is not None else None
-    st.page_link(page(name), label=label, icon=icon, query_params=params)
+def link(
+    name: str,
+    label: str | None = None,
+    run_id: int | None = None,
+    icon: str | None = None,
+    study_id: int | None = None,
+) -> None:
+    """A link to page `name`, optionally to one run (`?run=ID`) or study (`?study=ID`)."""
+    params = {"run": str(run_id)} if run_id is not None else {}
+    params |= {"study": str(study_id)} if study_id is not None else {}
+    st.page_link(page(name), label=label, icon=icon, query_params=params or None)

@@ -1,7 +1,8 @@
 """Executing stored runs and studies: the one place where the engine meets the store.
 
-Used only by the command line (`python -m engine run|worker|study|metrics`); the
-dashboard starts runs by queueing a row and launching a worker subprocess. After a run
+Used by the command line (`python -m engine run|worker|study|metrics`); the dashboard
+only queues (single runs through the store, studies through `launch_study`) and starts
+`python -m engine worker` as a subprocess, which executes them here. After a run
 finishes, its fair metrics (`engine.metrics`) are computed and stored here too.
 """
 

@@ -1,4 +1,5 @@
-"""Compare: several runs' curves, the study's tables and their outputs side by side."""
+"""Compare: several runs' curves, the study's tables, their fair metrics and verdicts, and
+their outputs side by side."""
 
 import streamlit as st
 
@@ -21,6 +22,7 @@ def main() -> None:
     st.caption(f"{len(params)} run{'s' if len(params) != 1 else ''} selected.")
     compare.curves_section(db, params)
     compare.tables_section(db, ids)
+    compare.fair_section(db, params)
     compare.outputs_section(db, params)
 
 

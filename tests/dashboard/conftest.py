@@ -1,4 +1,5 @@
-"""Dashboard fixtures: a store populated by two real (tiny, random-weight) CLI runs,
+"""Dashboard fixtures: a store populated by two real (tiny, random-weight) CLI runs, and
+one holding a finished tiny study run through `python -m engine study --wait`, each
 built once per session and copied for every test that may change it."""
 
 from __future__ import annotations
@@ -34,15 +35,49 @@ def populated_template(tmp_path_factory, image_files) -> Path:
     return path
 
 
-@pytest.fixture()
-def populated(db, populated_template) -> Path:
-    """A private copy of the populated store at `db` (which NST_DB points at)."""
+def copy_store(template: Path, db: Path) -> Path:
+    """A private copy of a template store at `db`."""
     db.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", ".wal"):
-        source = Path(f"{populated_template}{suffix}")
+        source = Path(f"{template}{suffix}")
         if source.exists():
             shutil.copy(source, f"{db}{suffix}")
     return db
+
+
+@pytest.fixture()
+def populated(db, populated_template) -> Path:
+    """A private copy of the populated store at `db` (which NST_DB points at)."""
+    return copy_store(populated_template, db)
+
+
+STUDY_ARGS = ["--size", "32", "--iterations", "6", "--snapshot-every", "0", "--weights", "none"]
+
+
+@pytest.fixture(scope="session")
+def study_template(tmp_path_factory, image_files, populated_template) -> Path:
+    """A store holding study 1: the `backbones` preset on one content and two style
+    images (4 cells, all finished, with fair metrics), run in this process by the CLI.
+    Built after `populated_template`, so the random-weight backbones are already cached."""
+    from PIL import Image
+
+    from engine.__main__ import main
+    from tests.conftest import synthetic_image
+
+    folder = tmp_path_factory.mktemp("study")
+    content, style = image_files
+    style2 = folder / "style2.png"
+    Image.fromarray(synthetic_image(40, 40, seed=3)).save(style2)
+    path = folder / "nst.duckdb"
+    args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style), "--style", str(style2)]
+    assert main([*args, *STUDY_ARGS, "--db", str(path), "--wait"]) == 0
+    return path
+
+
+@pytest.fixture()
+def finished_study(db, study_template) -> Path:
+    """A private copy of the finished-study store at `db`."""
+    return copy_store(study_template, db)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from engine.backbones import BACKBONES
 from engine.config import GRAM_CONVENTION
 from store import images as store_images
 from store import runs as store_runs
+from store.metrics import put_metrics
 from store.recorder import RunRecorder
 from tests.dashboard.conftest import ROOT, TIMEOUT_S, assert_clean, page
 
@@ -307,8 +308,7 @@ def test_compare_tables_have_the_studys_shape(populated):
     assert_clean(at)
     names = ["loss_every_n", "loss_norm_every_n", "time_every_n", "lr_final_loss", "lr_final_norm"]
     names += ["layers_resnet50", "layers_vgg16"]  # tables in page order (AppTest has no dataframe keys)
-    assert len(at.dataframe) == len(names)
-    tables = {f"compare_table_{n}": d.value for n, d in zip(names, at.dataframe, strict=True)}
+    tables = {f"compare_table_{n}": d.value for n, d in zip(names, at.dataframe[: len(names)], strict=True)}
     loss = tables["compare_table_loss_every_n"]
     assert list(loss.index) == [4, 8] and list(loss.columns) == ["resnet50", "vgg16"]
     assert list(tables["compare_table_time_every_n"].index) == [4, 8]
@@ -321,6 +321,29 @@ def test_compare_tables_have_the_studys_shape(populated):
     assert {"compare_dl_layers_vgg16", "compare_dl_layers_resnet50"} <= downloads
     captions = [c for img in at.image for c in img.captions]
     assert len(captions) == 2 and all("backbone=" in c and "learning_rate=" in c for c in captions)
+
+
+def test_compare_fair_metrics_cross_evaluation_and_verdicts(populated):
+    at = page("compare.py").run()
+    assert_clean(at)
+    fair, cross = at.dataframe[-2].value, at.dataframe[-1].value  # after the study's tables
+    assert list(fair["id"]) == [1, 2] and list(fair["backbone"]) == ["vgg16", "resnet50"]
+    for column in ("ssim", "edge_corr", "color_w2", "loss_ratio_final", "iters_to_90", "iters_to_99"):
+        assert fair[column].notna().all(), column
+    assert {"judge_style_loss [vgg16]", "judge_style_loss [resnet50]"} <= set(fair.columns)
+    assert list(cross.columns) == ["producer", "ResNet50", "VGG16"] and len(cross) == 2  # producer x judge
+    text = "\n".join(str(m.value) for m in at.markdown)
+    assert "outputs" in text and "1 pair(s) (one pair: no spread)" in text
+    assert "SSIM to the content** (higher is better)" in text  # the metrics explained
+    keys = {d.key for d in at.download_button}
+    assert {"compare_dl_fair", "compare_dl_cross_eval", "compare_dl_verdicts"} <= keys
+    at.radio(key="compare_judged").set_value("content loss").run()
+    assert_clean(at)
+    put_metrics(populated, 2, [])  # run 2 loses its metrics: a hint says how to fill them
+    at.run()
+    assert_clean(at)
+    assert "No fair metrics for run #2" in "\n".join(str(i.value) for i in at.info)
+    assert "python -m engine metrics --missing" in "\n".join(str(i.value) for i in at.info)
 
 
 def test_compare_by_grouping(populated):
@@ -347,6 +370,7 @@ def test_home_router_serves_every_page(populated):
         ("gallery.py", "Gallery"),
         ("run_detail.py", "Run detail"),
         ("compare.py", "Compare runs"),
+        ("studies.py", "Studies"),
     ):
         at.switch_page(f"views/{script}").run()
         assert_clean(at)

@@ -1,0 +1,197 @@
+"""Fair metrics on screen, shared by Compare and the study report: readable column
+labels and help from `store.metrics.METRICS`, the producer x judge cross-evaluation
+view, the computed verdicts, a short explanation of every metric and CSV downloads.
+
+Widget keys are `<prefix>_judged` (the cross-evaluation measure), and downloads
+`<prefix>_dl_cross_eval`, `<prefix>_dl_verdicts` (plus whatever the caller adds), where
+`<prefix>` is `compare` or `study`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from store.metrics import METRICS, display
+
+log = logging.getLogger(__name__)
+
+# What each metric measures, in one line (the full definitions are in store/SCHEMA.md).
+DESCRIPTIONS = {
+    "judge_style_loss": "the judge backbone's own style loss (Gram matrices at its default style layers) "
+    "of the output against the style image",
+    "judge_content_loss": "the judge's own content loss of the output against the content image, at its default "
+    "content layer",
+    "judge_total_loss": "α · content + β · style loss with the judge's default weights",
+    "ssim": "structural similarity of output and content image (1 = identical structure); needs no network",
+    "edge_corr": "correlation of the Sobel edge maps of output and content image (1 = same edges); needs no network",
+    "color_w2": "distance between the colour statistics (mean and covariance in CIELAB) of output and style "
+    "image (0 = same palette); needs no network",
+    "loss_ratio_final": "the run's last total loss ÷ its total loss at step 1: how far it brought its own loss "
+    "down, on any backbone's scale",
+    "iters_to_90": "the first step at which the run had made 90 % of its total loss drop",
+    "iters_to_99": "the first step at which the run had made 99 % of its total loss drop",
+}
+JUDGED = {"style loss": "judge_style_loss", "content loss": "judge_content_loss", "total loss": "judge_total_loss"}
+HINT = (
+    "Fair metrics are computed when a run finishes; for runs made before they existed, run "
+    "`python -m engine metrics --missing`."
+)
+
+
+def metric_label(column: str) -> str:
+    """'judge_style_loss [vgg16]' -> 'style loss (VGG16 judge)'; 'ssim std' -> 'SSIM to the content ± std'."""
+    std = column.endswith(" std")
+    base = column[:-4] if std else column
+    name, _, judge = base.partition(" [")
+    label = METRICS[name].label if name in METRICS else name
+    label += f" ({display(judge.rstrip(']'))} judge)" if judge else ""
+    return label + (" ± std" if std else "")
+
+
+def metric_help(column: str) -> str | None:
+    """A column's tooltip: what it measures and which direction is better."""
+    name = column.removesuffix(" std").partition(" [")[0]
+    if name not in METRICS:
+        return None
+    std = " (sample standard deviation over the runs averaged)" if column.endswith(" std") else ""
+    return f"{DESCRIPTIONS.get(name, METRICS[name].label)}; {METRICS[name].better} is better{std}"
+
+
+def column_config(frame: pd.DataFrame) -> dict[str, Any]:
+    """Number formats, readable labels and help for every metric column of `frame`."""
+    config: dict[str, Any] = {}
+    for col in map(str, frame.columns):
+        if col.removesuffix(" std").partition(" [")[0] in METRICS:
+            fmt = "%d" if col.startswith("iters_to") and not col.endswith(" std") else "%.4g"
+            config[col] = st.column_config.NumberColumn(metric_label(col), help=metric_help(col), format=fmt)
+    return config
+
+
+def explain() -> None:
+    """A short explanation of every metric, folded away."""
+    with st.expander("What the fair metrics mean"):
+        lines = [
+            f"- **{METRICS[m].label}** ({METRICS[m].better} is better): {DESCRIPTIONS.get(m, '')}." for m in METRICS
+        ]
+        lines.append(
+            "\nCross-evaluation scores every output with **both** backbones' own losses at their default layers "
+            "(same judge weights for every output), so VGG16 and ResNet50 outputs are judged by the same rulers. "
+            "Compare values within one judge only: each judge has its own scale."
+        )
+        st.markdown("\n".join(lines))
+
+
+def download(frame: pd.DataFrame, name: str, label: str, key: str) -> None:
+    """A CSV download button (no rerun on click)."""
+    st.download_button(
+        f"Download {label} (CSV)",
+        data=frame.to_csv(index=False),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+    )
+
+
+def fair_long(frame: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    """A wide fair table (a row per `id_col`, metric columns and "<col> std") -> long
+    (metric label, series, mean, std, better) for the small-multiples chart."""
+    parts = []
+    for col in map(str, frame.columns):
+        name = col.partition(" [")[0]
+        if col == id_col or col.endswith(" std") or name not in METRICS:
+            continue
+        std = frame[f"{col} std"] if f"{col} std" in frame.columns else np.nan
+        label, better = metric_label(col), METRICS[name].better
+        series = frame[id_col].astype(str)
+        parts.append(
+            pd.DataFrame({"metric": label, "series": series, "mean": frame[col], "std": std, "better": better})
+        )
+    if not parts:
+        return pd.DataFrame(columns=["metric", "series", "mean", "std", "better"])
+    return pd.concat(parts, ignore_index=True).dropna(subset=["mean"]).reset_index(drop=True)
+
+
+def by_metric(frame: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    """A wide fair table turned to a row per metric (and judge), a column per `id_col`
+    value (variant), "<variant> std" columns where a mean averages several runs, and
+    which direction is better."""
+    long = fair_long(frame, id_col)
+    if long.empty:
+        return pd.DataFrame({"metric": []})
+    metrics, series = list(dict.fromkeys(long["metric"])), list(dict.fromkeys(long["series"]))
+    out = long.pivot(index="metric", columns="series", values="mean").reindex(index=metrics, columns=series)
+    if long["std"].notna().any():
+        std = long.pivot(index="metric", columns="series", values="std").reindex(index=metrics, columns=series)
+        for i, name in enumerate(series):
+            out.insert(2 * i + 1, f"{name} std", std[name])
+    out.columns.name = None
+    out = out.reset_index()
+    out.insert(1, "better", out["metric"].map(long.groupby("metric")["better"].first()))
+    return out
+
+
+def cross_eval(values: pd.DataFrame) -> pd.DataFrame:
+    """Mean judged losses per (metric, producer, judge) from `store.metrics.paired_values`,
+    with `relative` = value ÷ the lowest value under the same judge and metric."""
+    judged = values[values["metric"].isin(JUDGED.values()) & (values["judge"] != "")]
+    if judged.empty:
+        return pd.DataFrame(columns=["metric", "producer", "judge", "value", "runs", "relative"])
+    out = judged.groupby(["metric", "producer", "judge"], as_index=False).agg(
+        value=("value", "mean"), runs=("value", "count")
+    )
+    best = out.groupby(["metric", "judge"])["value"].transform("min")
+    out["relative"] = out["value"] / best.where(best > 0)
+    out["producer"] = out["producer"].map(display)
+    out["judge"] = out["judge"].map(display)
+    return out
+
+
+def cross_eval_section(values: pd.DataFrame, prefix: str) -> None:
+    """The 2 x 2 (producer x judge) view of one judged loss, as a table and a heat map."""
+    st.markdown("**Cross-evaluation: producer × judge**")
+    table = cross_eval(values)
+    if table.empty:
+        st.caption("No judged losses for these runs (a judge can be skipped: see the run's metrics detail).")
+        return
+    measure = st.radio("Judged loss", list(JUDGED), key=f"{prefix}_judged", horizontal=True)
+    part = table[table["metric"] == JUDGED[measure]]
+    grid = part.pivot(index="producer", columns="judge", values="value").reset_index()
+    grid.columns.name = None
+    judges = [c for c in grid.columns if c != "producer"]
+    config = {j: st.column_config.NumberColumn(f"{j} judge", format="%.4g") for j in judges}
+    st.dataframe(grid, key=f"{prefix}_cross_eval", hide_index=True, column_config=config)
+    st.caption(
+        f"Mean {measure} of each producer's outputs as each judge scores them. Read down a column: each judge "
+        "has its own scale. The heat map shows each value ÷ the best (lowest) under that judge."
+    )
+    st.altair_chart(charts.cross_eval_heatmap(part), key=f"{prefix}_cross_eval_chart")
+    download(
+        table.drop(columns="relative"), f"{prefix}_cross_evaluation", "cross-evaluation", f"{prefix}_dl_cross_eval"
+    )
+
+
+def verdicts_section(verdicts: pd.DataFrame, prefix: str, weights: set[str] | None = None) -> None:
+    """The computed verdicts, one sentence per metric and producer pair, and their CSV."""
+    st.markdown("**Verdicts**")
+    if verdicts.empty:
+        st.caption(
+            "No verdict yet: verdicts pair runs that differ only in their producer (backbone, or the softmax "
+            "transform) on the same images and seed, and need fair metrics on both."
+        )
+        return
+    if weights and "none" in weights:
+        st.caption("These runs used random weights (`weights = none`): the verdicts only show the bookkeeping works.")
+    lines = [f"- **{METRICS[m].label}**: {s}" for m, s in zip(verdicts["metric"], verdicts["sentence"], strict=True)]
+    st.markdown("\n".join(lines))
+    st.caption(
+        "Each verdict pairs outputs of the same images and seed; ± is the sample standard deviation over the "
+        "pairs. Ratios compare on each judge's own scale."
+    )
+    download(verdicts, f"{prefix}_verdicts", "verdicts", f"{prefix}_dl_verdicts")

@@ -1,0 +1,166 @@
+"""The study report on the Studies page: each of the study's tables in the study's shape
+(`store.studies.study_tables`, as `python -m engine report` prints them) with its chart
+and CSV, then the fair metrics per variant, the producer x judge view and the verdicts
+in words, and the whole report as Markdown or CSV.
+
+Widget keys: `study_log`, tables `study_table_<table id>` (and `study_table_fair`),
+charts `study_chart_<table id>`, downloads `study_dl_<table id>`, `study_dl_fair`,
+`study_dl_cross_eval`, `study_dl_verdicts`, `study_dl_report_md`, `study_dl_report_csv`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, fair
+from dashboard import studies as study_rules
+from engine.report import fair_rows, format_value, render_csv, render_markdown
+from store import metrics as store_metrics
+from store import studies as store_studies
+from store.studies import StudyTable
+
+log = logging.getLogger(__name__)
+
+# How each table kind is charted: (chart function, x title, y title).
+MEASURES = {"total_loss": "total loss", "content_loss": "content loss", "style_loss": "style loss"}
+MEASURES |= {"elapsed_seconds": "cumulative seconds"}
+FAIR_NOTE = "each output scored by both backbones' own losses at their default layers, and by network-free measures"
+
+
+def _y_title(spec: dict[str, Any]) -> str:
+    if spec["kind"] == "by_iteration":
+        return MEASURES.get(spec.get("measure", "total_loss"), "value")
+    return "final total loss"
+
+
+def table_chart(table: StudyTable, spec: dict[str, Any], log_scale: bool) -> alt.TopLevelMixin | None:
+    """The chart matching a study table (None when it has no values yet)."""
+    long = study_rules.table_long(table.frame, spec["kind"])
+    if long.empty:
+        return None
+    log_scale = log_scale and spec.get("measure") != "elapsed_seconds"
+    y_title = _y_title(spec)
+    if spec["kind"] == "by_iteration":
+        return charts.study_line_chart(long, "iteration", y_title, log_scale)
+    if spec["kind"] == "by_learning_rate":
+        return charts.study_line_chart(long, "learning rate", y_title, log_scale, x_format="g")
+    x_title = "layer set" if spec["kind"] == "layer_sets" else "variant"
+    return charts.study_dot_chart(long, x_title, y_title, log_scale)
+
+
+def _column_config(frame: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
+    """Number formats for a numeric study table; std columns explained."""
+    fmt = "%.2f" if spec.get("measure") == "elapsed_seconds" else "%.6g"
+    config: dict[str, Any] = {}
+    for i, col in enumerate(map(str, frame.columns)):
+        if i == 0 and spec["kind"] == "by_iteration":
+            config[col] = st.column_config.NumberColumn(col, format="%d")
+        elif i == 0 and spec["kind"] == "by_learning_rate":
+            config[col] = st.column_config.NumberColumn(col, format="%g")
+        elif col.endswith(" std"):
+            config[col] = st.column_config.NumberColumn(col, format=fmt, help="sample std over image pairs x seeds")
+        elif col == "runs":
+            config[col] = st.column_config.NumberColumn(col, format="%d")
+        elif pd.api.types.is_numeric_dtype(frame[col]):
+            config[col] = st.column_config.NumberColumn(col, format=fmt)
+    return config
+
+
+def _display(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """Tables 6-7 mix layer names and losses in one column: shown as text."""
+    if spec["kind"] == "layer_sets":
+        return frame.map(format_value)
+    return frame
+
+
+def table_block(study_id: int, table: StudyTable, spec: dict[str, Any], log_scale: bool) -> None:
+    """One study table: title, the table in the study's shape, note, chart, CSV."""
+    st.markdown(f"#### {table.title}")
+    if len(table.frame.columns) <= 1 or table.frame.empty:
+        st.caption(table.note or "no data yet")
+        return
+    st.dataframe(
+        _display(table.frame, spec),
+        key=f"study_table_{table.id}",
+        hide_index=True,
+        column_config=_column_config(table.frame, spec),
+    )
+    if table.note:
+        st.caption(table.note)
+    chart = table_chart(table, spec, log_scale)
+    if chart is not None:
+        st.altair_chart(chart, key=f"study_chart_{table.id}")
+    fair.download(table.frame, f"study{study_id}_{table.id}", table.id, f"study_dl_{table.id}")
+
+
+def _weights(spec: dict[str, Any]) -> set[str]:
+    return {spec["shared"].get("weights", "imagenet"), *(spec.get("weights_by_backbone") or {}).values()}
+
+
+def fair_block(db: Any, study: dict[str, Any]) -> None:
+    """Fair metrics per variant (mean ± std), the producer x judge view and verdicts."""
+    spec, study_id = study["spec"], int(study["id"])
+    st.markdown("#### Fair metrics (mean per variant)")
+    table = store_metrics.fair_table(db, study_id, [v["label"] for v in spec["variants"]])
+    if table.shape[1] <= 1:
+        st.info(f"No fair metrics for this study's finished cells yet. {fair.HINT}", icon="📐")
+    else:
+        shown = fair.by_metric(table, "variant")
+        config = {c: st.column_config.NumberColumn(c, format="%.4g") for c in shown.columns[2:]}
+        st.dataframe(shown, key="study_table_fair", hide_index=True, column_config=config)
+        st.caption(f"Mean over each variant's cells (± std where a variant has several); {FAIR_NOTE}.")
+        long = fair.fair_long(table, "variant")
+        if not long.empty:
+            st.altair_chart(charts.metric_bars(long), key="study_chart_fair")
+        fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
+    fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id), "study")
+    fair.verdicts_section(store_metrics.verdicts(db, study_id=study_id), "study", _weights(spec))
+    fair.explain()
+
+
+def report_downloads(db: Any, study: dict[str, Any], tables: list[StudyTable]) -> None:
+    """The whole report as `python -m engine report` writes it: Markdown and CSV."""
+    study_id = int(study["id"])
+    variants = [v["label"] for v in study["spec"]["variants"]]
+    fair_table = fair_rows(store_metrics.fair_table(db, study_id, variants))
+    every = [*tables, StudyTable("fair", "Fair metrics (mean per variant)", fair_table, FAIR_NOTE)]
+    verdicts = store_metrics.verdicts(db, study_id=study_id)
+    progress = store_studies.study_progress(db, study_id)
+    left, right = st.columns(2)
+    left.download_button(
+        "Download the report (Markdown)",
+        data=render_markdown(study, progress, every, verdicts),
+        file_name=f"study{study_id}_report.md",
+        mime="text/markdown",
+        key="study_dl_report_md",
+        on_click="ignore",
+    )
+    right.download_button(
+        "Download every table (CSV)",
+        data=render_csv(every, verdicts),
+        file_name=f"study{study_id}_report.csv",
+        mime="text/csv",
+        key="study_dl_report_csv",
+        on_click="ignore",
+    )
+
+
+def render(db: Any, study: dict[str, Any]) -> None:
+    """The study's report: its tables with charts, fair metrics, verdicts, downloads."""
+    st.markdown("### Report")
+    st.caption(
+        "Raw losses are on each backbone's own scale (its features and loss weights differ by orders of "
+        "magnitude): compare them within a backbone; the fair metrics below compare across backbones."
+    )
+    tables = store_studies.study_tables(db, int(study["id"]))
+    specs = {t["id"]: t for t in study["spec"]["tables"]}
+    log_scale = st.toggle("Log scale for losses", value=True, key="study_log")
+    for table in tables:
+        table_block(int(study["id"]), table, specs[table.id], log_scale)
+    fair_block(db, study)
+    report_downloads(db, study, tables)

@@ -1,0 +1,180 @@
+"""Studies page sections: the list of studies, the study picker (`?study=ID`), the
+selected study's header, and its live progress (a fragment polling every 2 s while cells
+are queued or running: cells done / total, ETA, a row per cell) with Resume.
+
+Widget keys: `study_pick`, `study_list`, `study_resume`, `study_cells`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import launch
+from dashboard import studies as study_rules
+from dashboard.common import (
+    db_path,
+    fmt_duration,
+    one_line,
+    present,
+    random_weights_warning,
+    set_url_run,
+    status_label,
+    sync_run_from_url,
+)
+from dashboard.study_form import NOTICE, PICKER
+from engine.cli_support import format_progress
+from store import images as store_images
+from store import runs as store_runs
+from store import studies as store_studies
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2
+COUNTS = ("finished", "failed", "stopped", "queued", "running")
+
+
+def pick_study(studies: pd.DataFrame) -> int:
+    """The study picker, kept in step with `?study=ID`; returns the chosen study id."""
+    labels = {int(r.id): f"#{r.id} {r.name} ({r.preset}, {r.cells} cells)" for r in studies.itertuples()}
+    sync_run_from_url(PICKER, labels, param="study")
+    if st.session_state.get(PICKER) not in labels:
+        st.session_state[PICKER] = next(iter(labels))
+    study_id = st.selectbox("Study", list(labels), format_func=labels.get, key=PICKER)
+    set_url_run(PICKER, study_id, param="study")
+    return study_id
+
+
+def list_section(studies: pd.DataFrame) -> None:
+    """Every study with its progress and ETA, newest first."""
+    table = studies.assign(
+        done=studies["finished"] / studies["cells"].clip(lower=1),
+        eta=[fmt_duration(e) if present(e) and e > 0 else "–" for e in studies["eta_seconds"]],
+    )
+    cols = ["id", "name", "preset", "cells", "done", *COUNTS, "eta", "created_at"]
+    st.dataframe(
+        table[cols],
+        key="study_list",
+        hide_index=True,
+        column_config={
+            "id": st.column_config.NumberColumn("study", format="%d"),
+            "done": st.column_config.ProgressColumn("done", format="percent", min_value=0.0, max_value=1.0),
+            "stopped": st.column_config.NumberColumn("stopped", help="cancelled or interrupted"),
+            "eta": st.column_config.TextColumn("ETA", help="from the mean time of the finished cells"),
+            "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+
+
+def header(db: Any, study: dict[str, Any]) -> None:
+    """The study's name, description, shared settings and input images."""
+    spec = study["spec"]
+    st.subheader(f"Study #{study['id']} · {study['name']} · {study['preset']}")
+    shared = ", ".join(f"{k} = {v}" for k, v in sorted(spec["shared"].items())) or "the preset's defaults"
+    weights = spec.get("weights_by_backbone") or {}
+    files = f"; weights files: {', '.join(f'{b}: {p}' for b, p in weights.items())}" if weights else ""
+    st.caption(
+        f"{spec['description']}. Seeds {', '.join(map(str, spec['seeds']))}; {len(spec['content_images'])} content "
+        f"× {len(spec['style_images'])} style image(s); settings: {shared}{files}."
+    )
+    random_weights_warning(spec["shared"].get("weights", "imagenet"))
+    thumbs = store_images.get_thumbs(db, [*spec["content_images"], *spec["style_images"]])
+    content = [thumbs[i] for i in spec["content_images"] if i in thumbs]
+    style = [thumbs[i] for i in spec["style_images"] if i in thumbs]
+    if content or style:
+        st.image(content + style, caption=["content"] * len(content) + ["style"] * len(style), width=72)
+
+
+def _resume(db: Any, study_id: int) -> None:
+    """Resume callback: re-launch the study (finished cells skipped, failed and
+    interrupted ones re-queued) and start a worker; the outcome goes to the notice."""
+    try:
+        result = study_rules.start(db, study_rules.resume_request(db, study_id))
+        worker = launch.start_worker(db_path()) if study_rules.has_work(result) else None
+        st.session_state[NOTICE] = ("success", study_rules.launch_message(result, worker is not None))
+    except Exception as exc:  # a callback's error would otherwise be a traceback
+        log.exception("resume of study %s failed", study_id)
+        st.session_state[NOTICE] = ("error", f"Could not resume study #{study_id}: {one_line(exc)}")
+
+
+def show_notice() -> None:
+    """The outcome of the last launch or resume, shown once."""
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        kind, text = notice
+        (st.success if kind == "success" else st.error)(text)
+
+
+def _cells_table(db: Any, study_id: int) -> pd.DataFrame:
+    """The latest run of every cell, ready to show: a link, status, progress, images."""
+    cells = store_studies.study_runs(db, study_id)
+    names = dict(store_images.list_input_images(db, "content")) | dict(store_images.list_input_images(db, "style"))
+    return pd.DataFrame(
+        {
+            "run": [f"run?run={i}" for i in cells["id"]],
+            "variant": cells["variant"],
+            "status": [status_label(s) for s in cells["status"]],
+            "progress": cells["steps_done"] / cells["iterations"].clip(lower=1),
+            "seed": cells["seed"],
+            "content": [names.get(i) or i[:8] for i in cells["content_image"]],
+            "style": [names.get(i) or i[:8] for i in cells["style_image"]],
+            "total_loss": cells["total_loss"],
+            "wall_seconds": cells["wall_seconds"],
+            "error": cells["error"],
+        }
+    )
+
+
+CELL_COLUMNS = {
+    "run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$", help="open in Run detail"),
+    "progress": st.column_config.ProgressColumn("steps", format="percent", min_value=0.0, max_value=1.0),
+    "total_loss": st.column_config.NumberColumn("final total loss", format="%.4g", help="on its backbone's scale"),
+    "wall_seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+}
+
+
+def _progress(db: Any, study_id: int, polling: bool) -> None:
+    """One refresh of the study's progress: bar, counts, ETA and a row per cell."""
+    if polling:
+        store_runs.mark_stale_runs(db)  # a worker that died must not keep its cell "running"
+    progress = store_studies.study_progress(db, study_id)
+    if polling and int(progress["queued"]) + int(progress["running"]) == 0:
+        st.rerun(scope="app")  # every cell ended: one full rerun refreshes the report and stops polling
+    cells = max(1, int(progress["cells"]))
+    st.progress(min(1.0, int(progress["finished"]) / cells), text=format_progress(study_id, progress))
+    cols = st.columns(len(COUNTS) + 1)
+    for col, name in zip(cols, COUNTS, strict=False):
+        col.metric(name, int(progress[name]))
+    eta = progress["eta_seconds"]
+    cols[-1].metric("ETA", fmt_duration(eta) if present(eta) and eta > 0 else "–")
+    if polling and not present(eta):
+        st.caption("ETA appears when the first cell has finished.")
+    if int(progress["queued"]) and not int(progress["running"]):
+        st.caption("Cells are queued but none is running: if no worker is at work, press **Resume** to start one.")
+    cells_table = _cells_table(db, study_id)
+    if cells_table["error"].isna().all():
+        cells_table = cells_table.drop(columns="error")
+    st.dataframe(cells_table, key="study_cells", hide_index=True, column_config=CELL_COLUMNS)
+
+
+def progress_section(db: Any, study_id: int) -> None:
+    """The study's progress, polled while any cell is queued or running, and Resume."""
+    store_runs.mark_stale_runs(db)
+    progress = store_studies.study_progress(db, study_id)
+    polling = int(progress["queued"]) + int(progress["running"]) > 0
+    st.markdown("#### Progress")
+    st.button(
+        "Resume",
+        key="study_resume",
+        on_click=_resume,
+        args=(db, study_id),
+        disabled=not study_rules.resumable(progress),
+        help="Re-launch: skip finished cells, re-queue failed or interrupted ones, and start a worker.",
+    )
+    if polling:
+        st.caption(f"Refreshes every {POLL_SECONDS} s while cells are queued or running.")
+    fragment = st.fragment(run_every=POLL_SECONDS if polling else None)(_progress)
+    fragment(db, study_id, polling)

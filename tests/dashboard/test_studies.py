@@ -1,0 +1,196 @@
+"""The Studies page (launch, follow, resume, report) and the study helpers, through
+Streamlit's AppTest on stores filled by real tiny runs."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import studies as study_rules
+from engine.config import ConfigError
+from engine.studies import PRESETS, get_preset
+from store import runs as store_runs
+from store import studies as store_studies
+from tests.dashboard.conftest import assert_clean, page
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def tiny_form(at: AppTest, preset: str, seeds: str) -> AppTest:
+    """Fill the study form with a tiny, random-weight study."""
+    at.selectbox(key="study_preset").set_value(preset)
+    at.text_input(key="study_seeds").input(seeds)
+    at.number_input(key="study_iterations").set_value(6)
+    at.number_input(key="study_size").set_value(32)
+    at.radio(key="study_weights").set_value("none")
+    return at.run()
+
+
+# --- page: empty store, launching ----------------------------------------------------------
+
+
+def test_empty_store_then_launch_from_uploads(db, image_files):
+    content, style = image_files
+    at = page("studies.py").run()
+    assert_clean(at)
+    assert "No studies yet" in texts(at.info)
+    assert at.selectbox(key="study_preset").options == list(PRESETS)
+    assert [b.key for b in at.sidebar.button] == ["study_launch"]
+    at.file_uploader(key="study_content_upload").set_value([("photo.jpg", content.read_bytes(), "image/jpeg")])
+    at.file_uploader(key="study_style_upload").set_value([("a.png", style.read_bytes(), "image/png")])
+    tiny_form(at, "backbones", "x")
+    assert "seeds expects comma-separated integers" in texts(at.sidebar.error)
+    at.text_input(key="study_seeds").input("0, 1").run()
+    assert_clean(at)
+    assert "2 variants × 1 content × 1 style image(s) × 2 seed(s) = 4 runs" in texts(at.sidebar.caption)
+    at.button(key="study_launch").click().run()
+    assert_clean(at)
+    assert "Study #1 launched: 4 cells: 4 queued" in texts(at.sidebar.success)
+    assert "no worker started" in texts(at.sidebar.success)
+    runs = store_studies.study_runs(db, 1)
+    assert len(runs) == 4 and set(runs["status"]) == {"queued"} and sorted(runs["seed"]) == [0, 0, 1, 1]
+    assert set(runs["iterations"]) == {6} and sorted(set(runs["variant"])) == ["ResNet50", "VGG16"]
+    assert at.selectbox(key="study_pick").value == 1 and at.query_params["study"] == "1"
+    assert any("0/4 cells done (4 queued)" in p.proto.text for p in at.get("progress"))
+    assert at.button(key="study_resume").disabled is False  # queued cells: resume starts a worker
+
+
+def test_launch_lr_sweep_from_stored_images_and_resume(populated):
+    at = page("studies.py").run()
+    assert_clean(at)
+    assert len(at.multiselect(key="study_content_pick").value) == 1  # the newest stored image
+    tiny_form(at, "lr-sweep", "0,1")
+    at.button(key="study_launch").click().run()
+    assert_clean(at)
+    assert "Study #1 launched: 20 cells: 20 queued" in texts(at.sidebar.success)
+    study = store_studies.get_study(populated, 1)
+    assert study["spec"]["shared"] == {"iterations": 6, "size": 32, "weights": "none"}  # as the CLI stores it
+    runs = store_studies.study_runs(populated, 1)
+    assert len(runs) == 20 and sorted(set(runs["learning_rate"])) == [1.0, 10.0, 15.0, 20.0, 30.0]
+    first = store_runs.get_run(populated, 1)
+    assert set(runs["content_image"]) == {first["content_image"]}
+    # a cancelled cell is re-queued by Resume; the others are left alone
+    cancelled = int(runs["id"].iloc[0])
+    store_runs.request_cancel(populated, cancelled)
+    at.button(key="study_resume").click().run()
+    assert_clean(at)
+    assert "Study #1 resumed: 20 cells: 0 queued, 1 re-queued, 0 already finished, 19 already" in texts(at.success)
+    after = store_studies.study_runs(populated, 1)
+    assert len(after) == 20 and set(after["status"]) == {"queued"} and cancelled not in set(after["id"])
+    assert len(store_studies.list_studies(populated)) == 1
+
+
+def test_form_rejects_local_weights_without_a_file(db):
+    at = page("studies.py").run()
+    at.radio(key="study_weights").set_value("local file").run()
+    assert not at.exception
+    assert {t.key for t in at.sidebar.text_input} >= {"study_weights_vgg16", "study_weights_resnet50"}
+    assert "give a weights file for vgg16, resnet50" in texts(at.sidebar.error)
+
+
+# --- page: a finished study's report ---------------------------------------------------------
+
+
+def test_finished_study_report_has_the_studys_shape(finished_study):
+    at = page("studies.py")
+    at.query_params["study"] = "1"
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="study_pick").value == 1
+    assert any("4/4 cells done" in p.proto.text for p in at.get("progress"))
+    assert at.button(key="study_resume").disabled  # nothing to resume
+    frames = {tuple(d.value.columns): d.value for d in at.dataframe}
+    expected = {t.id: t.frame for t in store_studies.study_tables(finished_study, 1)}
+    table3 = frames[("iteration", "VGG16 loss", "VGG16 loss std", "ResNet50 loss", "ResNet50 loss std")]
+    pd.testing.assert_frame_equal(table3.reset_index(drop=True), expected["table3"])
+    assert list(table3["iteration"]) == [1, 2, 3, 4, 5, 6]
+    assert ("iteration", "VGG16", "VGG16 std", "ResNet50", "ResNet50 std") in frames  # table 4
+    fair = frames[("metric", "better", "VGG16", "VGG16 std", "ResNet50", "ResNet50 std")]
+    assert "SSIM to the content" in set(fair["metric"]) and "style loss (VGG16 judge)" in set(fair["metric"])
+    cross = frames[("producer", "ResNet50", "VGG16")]
+    assert sorted(cross["producer"]) == ["ResNet50", "VGG16"]  # 2 x 2: producer x judge
+    verdicts = texts(at.markdown)
+    assert "outputs" in verdicts and "2 pair(s)" in verdicts and "SSIM" in verdicts
+    keys = {d.key for d in at.download_button}
+    assert {"study_dl_table3", "study_dl_table4", "study_dl_fair", "study_dl_verdicts"} <= keys
+    assert {"study_dl_cross_eval", "study_dl_report_md", "study_dl_report_csv"} <= keys
+    assert len(at.get("vega_lite_chart")) >= 4  # table 3, table 4, fair metrics, cross-evaluation
+    at.toggle(key="study_log").set_value(False)
+    at.radio(key="study_judged").set_value("total loss").run()
+    assert_clean(at)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def test_overrides_keep_only_what_differs_from_the_preset():
+    preset = get_preset("backbones")
+    values = {"iterations": 1000, "size": 32, "snapshot_every": 100}
+    assert study_rules.build_overrides(preset, values) == {"size": 32}
+    assert study_rules.study_weights(preset, "none", {}) == ({"weights": "none"}, {})
+    assert study_rules.study_weights(preset, "imagenet", {}) == ({}, {})
+    with pytest.raises(ConfigError, match="does not exist"):
+        study_rules.study_weights(preset, "local file", {"vgg16": "/no/v.h5", "resnet50": "/no/r.h5"})
+    assert study_rules.cell_count(get_preset("lr-sweep"), 1, 2, 3) == 60
+
+
+def test_resume_request_refuses_a_changed_study(finished_study):
+    request = study_rules.resume_request(finished_study, 1)
+    assert request.preset == "backbones" and request.seeds == [0] and len(request.styles) == 2
+    assert request.overrides["size"] == 32
+    result = study_rules.start(finished_study, request)
+    assert result.study_id == 1 and result.resumed and result.counts["finished"] == 4
+    assert not study_rules.has_work(result) and "nothing left to run" in study_rules.launch_message(result, False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        study_rules.resume_request(finished_study, 99)
+
+
+@pytest.mark.parametrize(
+    "frame, kind, expected",
+    [
+        (
+            pd.DataFrame({"iteration": [1, 2], "A": [3.0, 2.0], "A std": [0.5, 0.1], "B": [9.0, math.nan]}),
+            "by_iteration",
+            {("A", 1, 3.0, 0.5), ("A", 2, 2.0, 0.1), ("B", 1, 9.0, None)},
+        ),
+        (
+            pd.DataFrame({"Layer Type": ["Content Layer", "Style Layer 1", "Total Loss"], "1": ["c", "s", 2.5]}),
+            "layer_sets",
+            {("set 1", "set 1: c", 2.5, None)},
+        ),
+        (
+            pd.DataFrame({"variant": ["A", "B"], "total loss": [1.0, math.nan], "content loss": [0.5, 0.5]}),
+            "final",
+            {("A", "A", 1.0, None)},
+        ),
+    ],
+)
+def test_table_long_reshapes_every_kind(frame, kind, expected):
+    long = study_rules.table_long(frame, kind)
+    rows = {(r.series, r.x, r.mean, None if math.isnan(r.std) else r.std) for r in long.itertuples()}
+    assert rows == expected
+
+
+def test_launch_form_feature_transform_toggle_queues_softmax(db, image_files):
+    """The feature transform select of the Launch form (generated from TransferConfig)."""
+    content, style = image_files
+    at = page("launch.py").run()
+    at.file_uploader(key="launch_content_upload").set_value(("c.jpg", content.read_bytes(), "image/jpeg"))
+    at.file_uploader(key="launch_style_upload").set_value(("s.png", style.read_bytes(), "image/png"))
+    at.selectbox(key="launch_backbone").set_value("resnet50")
+    at.radio(key="launch_weights").set_value("none")
+    at.selectbox(key="launch_feature_transform").set_value("softmax")
+    at.button(key="launch_run").click().run()
+    assert_clean(at)
+    run = store_runs.get_run(db, 1)
+    assert run["feature_transform"] == "softmax"
+    assert run["transform_layers"] == ["conv3_block4_out", "conv3_block1_1_conv", "conv4_block1_1_conv"]
+    at.multiselect(key="launch_transform_layers").set_value(["conv1_relu"])
+    at.button(key="launch_run").click().run()  # an explicit layer choice
+    assert_clean(at)
+    assert store_runs.get_run(db, 2)["transform_layers"] == ["conv1_relu"]
