@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import charts
 from store.metrics import METRICS, display
+from store.metrics import metric_label as store_metric_label
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,7 @@ HINT = (
 
 def metric_label(column: str) -> str:
     """'judge_style_loss [vgg16]' -> 'style loss (VGG16 judge)'; 'ssim std' -> 'SSIM to the content ± std'."""
-    std = column.endswith(" std")
-    base = column[:-4] if std else column
-    name, _, judge = base.partition(" [")
-    label = METRICS[name].label if name in METRICS else name
-    label += f" ({display(judge.rstrip(']'))} judge)" if judge else ""
-    return label + (" ± std" if std else "")
+    return store_metric_label(column, std_suffix=" ± std")
 
 
 def metric_help(column: str) -> str | None:

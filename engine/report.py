@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from store.metrics import METRICS, display
+from store.metrics import metric_label
 from store.studies import StudyTable
 
 
@@ -77,17 +77,8 @@ def fair_rows(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"metric": []})
     t = frame.set_index("variant").T.reset_index().rename(columns={"index": "metric"})
     t.columns.name = None
-    t["metric"] = [_metric_label(str(m)) for m in t["metric"]]
+    t["metric"] = [metric_label(str(m)) for m in t["metric"]]
     return t
-
-
-def _metric_label(column: str) -> str:
-    std = column.endswith(" std")
-    base = column[:-4] if std else column
-    name, _, judge = base.partition(" [")
-    label = METRICS[name].label if name in METRICS else name
-    label += f" ({display(judge.rstrip(']'))} judge)" if judge else ""
-    return label + (" std" if std else "")
 
 
 def render_markdown(

@@ -245,3 +245,14 @@ def verdict_sentences(comparisons: pd.DataFrame) -> pd.DataFrame:
 def verdicts(db: Any, study_id: int | None = None, run_ids: list[int] | None = None) -> pd.DataFrame:
     """The computed verdicts of a study (or of some runs): metric, producers, sentence."""
     return verdict_sentences(compare_producers(paired_values(db, study_id, run_ids)))
+
+
+def metric_label(column: str, std_suffix: str = " std") -> str:
+    """A wide-table column as words: 'judge_style_loss [vgg16]' -> 'style loss (VGG16
+    judge)'; a trailing ' std' becomes `std_suffix`."""
+    std = column.endswith(" std")
+    base = column[:-4] if std else column
+    name, _, judge = base.partition(" [")
+    label = METRICS[name].label if name in METRICS else name
+    label += f" ({display(judge.rstrip(']'))} judge)" if judge else ""
+    return label + (std_suffix if std else "")
