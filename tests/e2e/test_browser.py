@@ -9,6 +9,7 @@ Set NST_SCREENSHOTS=DIR to keep a screenshot of each page (README's come from he
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from store import runs as store_runs
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -91,6 +93,22 @@ def _fill(page, key: str, value: str) -> None:
     page.wait_for_timeout(300)  # let Streamlit rerun before the next widget
 
 
+def _click_until(page, button: str, expect: re.Pattern, tries: int = 3) -> None:
+    """Click, and click again if Streamlit swallowed the click in a rerun (a cold first
+    render can still be running); fail with what the page shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(tries):
+        page.wait_for_timeout(1000)
+        page.locator(button).click()
+        try:
+            page.get_by_text(expect).first.wait_for(timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    pytest.fail("the run was not queued; the page shows:\n" + page.inner_text("body")[:3000])
+
+
 def test_launch_watch_browse_open(dashboard, image_files, db):
     sync_playwright = _require_browser()
     content, style = image_files
@@ -100,26 +118,28 @@ def test_launch_watch_browse_open(dashboard, image_files, db):
         page.set_default_timeout(60_000)
 
         page.goto(f"{dashboard}/launch")
-        upload = page.locator(".st-key-launch_content_upload input[type=file]")
-        upload.wait_for(state="attached", timeout=180_000)  # the first render builds the layer list
-        upload.set_input_files(str(content))
-        page.locator(".st-key-launch_style_upload input[type=file]").set_input_files(str(style))
+        # A cold first render builds the layer list; upload only once the page is whole,
+        # and go on only once each file shows in its uploader.
+        page.get_by_text("Nothing queued or running").wait_for(timeout=180_000)
+        for role, path in (("content", content), ("style", style)):
+            page.locator(f".st-key-launch_{role}_upload input[type=file]").set_input_files(str(path))
+            page.locator(f".st-key-launch_{role}_upload").get_by_text(path.name).wait_for()
         page.locator(".st-key-launch_weights").get_by_text("none", exact=True).click()
         _fill(page, "launch_size", "32")
         _fill(page, "launch_iterations", "15")
         _fill(page, "launch_snapshot_every", "5")
-        page.locator(".st-key-launch_run button").click()
-        page.get_by_text("Queued run #1").wait_for()
+        _click_until(page, ".st-key-launch_run button", re.compile(r"Queued run #\d+"))
+        run_id = int(store_runs.list_runs(db)["id"].iloc[0])
 
         # The live view follows the run until it finishes (a real background worker).
-        page.get_by_text("Open run #1 in Run detail").wait_for(timeout=180_000)
+        page.get_by_text(f"Open run #{run_id} in Run detail").wait_for(timeout=180_000)
         _shot(page, "launch")
 
         page.goto(f"{dashboard}/gallery")
         page.get_by_text("Open run detail").first.wait_for()
         _shot(page, "gallery")
         page.get_by_text("Open run detail").first.click()
-        page.wait_for_url("**/run?run=1")
+        page.wait_for_url(f"**/run?run={run_id}")
         page.get_by_text("finished").first.wait_for()
         page.get_by_text("random weights", exact=False).first.wait_for()
         _shot(page, "run_detail")
@@ -132,7 +152,5 @@ def test_launch_watch_browse_open(dashboard, image_files, db):
             _shot(page, name or "home")
         browser.close()
 
-    from store import runs as store_runs
-
-    run = store_runs.get_run(db, 1)
+    run = store_runs.get_run(db, run_id)
     assert run["status"] == "finished" and run["steps_done"] == 15 and run["size"] == 32
