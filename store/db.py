@@ -16,8 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 
 from store.schema import migrate
 
@@ -116,3 +118,19 @@ def _close(con: duckdb.DuckDBPyConnection) -> None:
         con.close()
     except duckdb.Error as exc:  # closing checkpoints; a full disk fails it, the WAL stays
         log.warning("closing the database failed: %s", exc)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays from a DataFrame row -> plain Python values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return value
+
+
+def fetch_row(db: str | os.PathLike | None, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    """The first row of a query as a dict of plain Python values, or None."""
+    with connect(db) as con:
+        df = con.execute(sql, params).df()
+    return None if df.empty else {k: _plain(v) for k, v in df.iloc[0].to_dict().items()}

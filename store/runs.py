@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from store.db import connect
+from store.db import connect, fetch_row
 
 # Columns copied from the resolved config dict into their own queryable columns.
 CONFIG_COLUMNS = (
@@ -184,15 +184,10 @@ def mark_stale_runs(db: Any) -> list[int]:
 
 def get_run(db: Any, run_id: int) -> dict[str, Any] | None:
     """One run row as a dict (config parsed), or None."""
-    with connect(db) as con:
-        df = con.execute("SELECT * FROM runs WHERE id = ?", [run_id]).df()
-    if df.empty:
-        return None
-    row = df.iloc[0].to_dict()
-    row["config"] = json.loads(row["config"])
-    for key in ("style_layers", "style_layer_weights", "tags", "transform_layers"):
-        row[key] = [v.item() if hasattr(v, "item") else v for v in row[key]]
-    return {k: v.item() if hasattr(v, "item") and not isinstance(v, str) else v for k, v in row.items()}
+    row = fetch_row(db, "SELECT * FROM runs WHERE id = ?", [run_id])
+    if row is not None:
+        row["config"] = json.loads(row["config"])
+    return row
 
 
 def list_runs(db: Any, limit: int = 100, status: str | None = None) -> pd.DataFrame:

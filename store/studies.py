@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from store.db import connect
+from store.db import connect, fetch_row
 from store.runs import insert_run, utcnow
 
 # The latest finished run of every cell of study ? (one row per cell).
@@ -90,11 +90,9 @@ def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]], gram_conven
 
 def get_study(db: Any, study_id: int) -> dict[str, Any] | None:
     """One study row as a dict (spec parsed), or None."""
-    with connect(db) as con:
-        df = con.execute("SELECT * FROM studies WHERE id = ?", [study_id]).df()
-    if df.empty:
+    row = fetch_row(db, "SELECT * FROM studies WHERE id = ?", [study_id])
+    if row is None:
         return None
-    row = {k: v.item() if hasattr(v, "item") and not isinstance(v, str) else v for k, v in df.iloc[0].items()}
     row["spec"] = json.loads(row["spec"])
     return row
 
