@@ -1,5 +1,9 @@
 """Benchmarks: `python -m bench [--quick] [--csv bench/results.csv]`.
 
+Parts (`--only`): step (time per step, bare vs engine, and the per-step speed options),
+quality (time to reach plain Adam's loss, per optimiser and scale option), store (logging
+cost), query and page (dashboard queries and the Compare page on a synthetic store).
+
 Prints one table; with --csv, appends the rows (with machine and date) to a CSV file.
 Benchmarks are not tests: nothing here asserts a timing.
 """
@@ -20,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench import queries, steps, storage  # noqa: E402
+from bench import quality, queries, steps, storage  # noqa: E402
+from engine.images import load_image_file  # noqa: E402
 
 
 def machine() -> str:
@@ -39,24 +44,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weights", default="none", help="none (timing does not depend on weight values) or a path")
     p.add_argument("--runs", type=int, default=1000, help="runs in the synthetic store")
     p.add_argument("--iterations", type=int, default=1000, help="iterations per synthetic run")
-    p.add_argument("--only", default="step,store,query,page", help="which parts to run")
+    p.add_argument("--only", default="step,quality,store,query,page", help="which parts to run")
+    p.add_argument("--quality-size", type=int, default=256, help="target size of the time-to-quality runs")
+    p.add_argument("--quality-steps", type=int, default=1000, help="plain Adam steps whose loss is the target")
+    p.add_argument("--content", type=Path, help="content image (default: random pixels)")
+    p.add_argument("--style", type=Path, help="style image (default: random pixels)")
+    for name in ("vgg16", "resnet50"):
+        p.add_argument(f"--weights-{name}", help=f"{name} weights for the quality runs [default: --weights]")
     p.add_argument("--quick", action="store_true", help="tiny sizes and stores (what the tests run)")
     p.add_argument("--csv", type=Path, help="append the rows to this CSV file")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.backbones, args.steps, args.runs, args.iterations = "32", "vgg16", 3, 20, 50
+        args.quality_size, args.quality_steps = 64, 10
     return args
+
+
+def _images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    content = load_image_file(args.content) if args.content else rng.integers(0, 255, (384, 512, 3), dtype=np.uint8)
+    style = load_image_file(args.style) if args.style else rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)
+    return content, style
 
 
 def run_all(args: argparse.Namespace) -> list[dict]:
     parts, rows = set(args.only.split(",")), []
-    rng = np.random.default_rng(0)
-    content = rng.integers(0, 255, (384, 512, 3), dtype=np.uint8)
-    style = rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)
+    content, style = _images(args)
     if "step" in parts:
         for size in map(int, args.sizes.split(",")):
             for bb in args.backbones.split(","):
                 rows += steps.step_cost(bb, size, args.steps, args.weights, content, style)
+    if "quality" in parts:
+        for bb in args.backbones.split(","):
+            weights = getattr(args, f"weights_{bb}") or args.weights
+            rows += quality.time_to_quality(bb, args.quality_size, args.quality_steps, weights, content, style)
     if "store" in parts:
         in_loop, final = storage.logging_seconds(args.iterations)
         rows += [

@@ -39,7 +39,7 @@ def logging_seconds(iterations: int = 1000, step_s: float = 0.01) -> tuple[float
         in_loop = 0.0
         for step in range(1, iterations + 1):
             t0 = time.perf_counter()
-            rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, step_s, step * step_s))
+            rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, step_s, step * step_s, 128))
             in_loop += time.perf_counter() - t0
             time.sleep(step_s)
         t0 = time.perf_counter()

@@ -36,6 +36,9 @@ def loss_parts_chart(curve: pd.DataFrame, log: bool = True, height: int = 260) -
     )
 
 
+X_AXES = {"step": "iteration", "elapsed_seconds": "seconds since the run started"}
+
+
 def overlay_chart(
     curves: pd.DataFrame,
     y: str,
@@ -43,16 +46,18 @@ def overlay_chart(
     color: str = "run",
     log: bool = False,
     height: int = 300,
+    x: str = "step",
 ) -> alt.Chart:
-    """One line per run of `y` against the step, coloured by `color` (a column of
-    `curves`, e.g. "run" or "backbone"); runs sharing a colour stay separate lines."""
+    """One line per run of `y` against `x` (the step, or `elapsed_seconds` to compare
+    optimisers by wall time), coloured by `color` (a column of `curves`, e.g. "run" or
+    "backbone"); runs sharing a colour stay separate lines."""
     data = _positive(curves, y, log)
     tooltip = ["run:N", "backbone:N", "learning_rate:Q", "step:Q", alt.Tooltip(f"{y}:Q", format=".4g")]
     return (
         alt.Chart(data)
         .mark_line(point=len(data) < 60)
         .encode(
-            x=alt.X("step:Q", title="iteration"),
+            x=alt.X(f"{x}:Q", title=X_AXES.get(x, x)),
             y=alt.Y(f"{y}:Q", title=y_title, scale=_y_scale(log)),
             color=alt.Color(f"{color}:N", title=color.replace("_", " ")),
             detail="run:N",

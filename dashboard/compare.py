@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_CURVE_RUNS = 40  # more lines than this make an unreadable chart
 MAX_OUTPUTS = 8
 MODES = ("by hand", "by grouping")
-COLOR_BY = ("run", "backbone", "learning_rate", "layer_set")
+COLOR_BY = ("run", "backbone", "learning_rate", "layer_set", "optimizer", "scales")
 DIFF_COLUMNS = (
     "backbone",
     "content_layer",
@@ -45,6 +45,11 @@ DIFF_COLUMNS = (
     "weights",
     "feature_transform",
     "transform_layers",
+    "optimizer",
+    "scales",
+    "coarse_iterations",
+    "steps_per_call",
+    "jit_compile",
     "content_name",
     "style_name",
 )
@@ -123,17 +128,26 @@ def curves_section(db: Any, params: pd.DataFrame) -> None:
         st.caption("The selected runs have no logged iterations.")
         return
     label = params.assign(run=[run_label(r) for _, r in params.iterrows()])
-    curve = curve.merge(label[["id", "run", "backbone", "learning_rate", "layer_set"]], left_on="run_id", right_on="id")
-    left, right = st.columns(2)
+    curve = curve.merge(label[["id", "run", *COLOR_BY[1:]]], left_on="run_id", right_on="id")
+    left, middle, right = st.columns(3)
     color = left.selectbox("Colour by", COLOR_BY, key="compare_color")
+    x = middle.radio(
+        "Against",
+        tuple(charts.X_AXES),
+        format_func=charts.X_AXES.get,
+        key="compare_x",
+        horizontal=True,
+        help="Wall time compares optimisers and speed options fairly: their steps need not cost the same.",
+    )
     log_scale = right.toggle("Log scale", value=True, key="compare_log")
     raw_col, norm_col = st.columns(2)
     with raw_col:
         st.caption("Raw total loss")
-        st.altair_chart(charts.overlay_chart(curve, "total_loss", "total loss", color, log_scale), key="compare_raw")
+        raw = charts.overlay_chart(curve, "total_loss", "total loss", color, log_scale, x=x)
+        st.altair_chart(raw, key="compare_raw")
     with norm_col:
         st.caption("Normalised: total loss ÷ total loss at step 1")
-        norm = charts.overlay_chart(curve, "total_norm", "loss / loss at step 1", color, log_scale)
+        norm = charts.overlay_chart(curve, "total_norm", "loss / loss at step 1", color, log_scale, x=x)
         st.altair_chart(norm, key="compare_norm")
     st.caption("Cumulative elapsed seconds (cf. the study's Figure 20)")
     time_chart = charts.overlay_chart(curve, "elapsed_seconds", "elapsed seconds", "backbone")

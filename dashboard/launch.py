@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.backbones import BACKBONES, get_backbone
-from engine.config import GRAM_CONVENTION, ConfigError, TransferConfig, validate
+from engine.config import GRAM_CONVENTION, ConfigError, TransferConfig, default_learning_rate, validate
 from engine.images import open_image
 from engine.weights import WeightsError, check_weights_path, keras_cache_path
 from store import images as store_images
@@ -82,16 +82,17 @@ def item_type(name: str) -> type:
     return typing.get_args(_unwrapped(name))[0]
 
 
-def backbone_defaults(backbone: str) -> dict[str, Any]:
+def backbone_defaults(backbone: str, optimizer: str = "adam") -> dict[str, Any]:
     """The per-backbone defaults of the fields in `PER_BACKBONE` (None: left to the
-    config's own resolution, e.g. equal style layer weights)."""
+    config's own resolution, e.g. equal style layer weights); the learning rate is the
+    one for `optimizer`."""
     bb = get_backbone(backbone)
     return {
         "content_layer": bb.content_layer,
         "style_layers": list(bb.style_layers),
         "style_layer_weights": None,
         "transform_layers": None,
-        "learning_rate": bb.defaults.learning_rate,
+        "learning_rate": default_learning_rate(bb, optimizer),
         "content_weight": bb.defaults.content_weight,
         "style_weight": bb.defaults.style_weight,
     }

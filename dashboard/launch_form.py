@@ -19,9 +19,17 @@ import streamlit as st
 
 from dashboard import launch
 from dashboard.common import db_path, one_line
-from engine.backbones import UnknownBackboneError, UnknownLayerError, layer_names
+from engine.backbones import UnknownBackboneError, UnknownLayerError, get_backbone, layer_names
 from engine.cli_support import parse_field
-from engine.config import MAX_ITERATIONS, MAX_SIZE, ConfigError, TransferConfig
+from engine.config import (
+    MAX_ITERATIONS,
+    MAX_SCALES,
+    MAX_SIZE,
+    MAX_STEPS_PER_CALL,
+    ConfigError,
+    TransferConfig,
+    default_learning_rate,
+)
 from engine.images import ImageLoadError, open_image
 from store import images as store_images
 from store.db import StoreError
@@ -29,9 +37,18 @@ from store.db import StoreError
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
-INT_LIMITS = {"iterations": (1, MAX_ITERATIONS), "size": (1, MAX_SIZE), "seed": (0, None), "snapshot_every": (0, None)}
+INT_LIMITS = {
+    "iterations": (1, MAX_ITERATIONS),
+    "size": (1, MAX_SIZE),
+    "seed": (0, None),
+    "snapshot_every": (0, None),
+    "scales": (1, MAX_SCALES),
+    "coarse_iterations": (1, MAX_ITERATIONS),
+    "steps_per_call": (1, MAX_STEPS_PER_CALL),
+}
 FLOAT_STEPS = {"learning_rate": 1.0, "content_weight": 0.1, "tv_weight": 0.1}
-LABELS = {"tv_weight": "TV weight"}  # where the field name does not make a good label
+LABELS = {"tv_weight": "TV weight", "jit_compile": "XLA (jit_compile)"}  # where the field name is not a good label
+GROUPS = {"speed": "Optimiser and speed"}  # field metadata "group" -> the expander holding its widgets
 WATCH_KEY = "launch_watch"  # session list of run ids the live view follows
 USER_ERRORS = (ConfigError, UnknownLayerError, UnknownBackboneError, ImageLoadError, StoreError)
 
@@ -84,9 +101,16 @@ def init_state() -> None:
 
 def _on_backbone_change() -> None:
     """A new backbone resets its layers, learning rate and loss weights to its defaults."""
-    defaults = launch.backbone_defaults(st.session_state[key("backbone")])
+    optimizer = st.session_state.get(key("optimizer"), TransferConfig.optimizer)
+    defaults = launch.backbone_defaults(st.session_state[key("backbone")], optimizer)
     for name, value in defaults.items():
         st.session_state[key(name)] = form_value(name, value)
+
+
+def _on_optimizer_change() -> None:
+    """Adam's rate is per backbone, L-BFGS's is 1: a new optimiser resets the rate."""
+    backbone = get_backbone(st.session_state[key("backbone")])
+    st.session_state[key("learning_rate")] = default_learning_rate(backbone, st.session_state[key("optimizer")])
 
 
 def _layer_widget(f: dataclasses.Field, label: str, backbone: str) -> Any:
@@ -125,8 +149,14 @@ def field_widget(f: dataclasses.Field, backbone: str) -> Any:
         return st.selectbox(
             label, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_backbone_change
         )
+    if f.name == "optimizer":
+        return st.selectbox(
+            label, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_optimizer_change
+        )
     if f.metadata.get("choices"):
         return st.selectbox(label, f.metadata["choices"], key=key(f.name), help=help_text)
+    if kind is bool:
+        return st.checkbox(label, key=key(f.name), help=help_text)
     if kind is tuple:
         return st.text_input(label, key=key(f.name), help=help_text, placeholder="default")
     if kind is int:
@@ -202,7 +232,11 @@ def render(db: Any) -> None:
         style = image_picker(db, "style")
         st.divider()
         backbone = st.session_state[key("backbone")]
-        raw = {f.name: field_widget(f, backbone) for f in launch.config_fields()}
+        raw = {f.name: field_widget(f, backbone) for f in launch.config_fields() if "group" not in f.metadata}
+        for group, title in GROUPS.items():
+            with st.expander(title):
+                fields = [f for f in launch.config_fields() if f.metadata.get("group") == group]
+                raw.update({f.name: field_widget(f, backbone) for f in fields})
         run = st.button("Run", key="launch_run", type="primary", width="stretch")
         both = st.button("Run on both backbones", key="launch_run_both", width="stretch")
         feedback = st.container()

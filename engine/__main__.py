@@ -48,12 +48,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         if f.name == "learning_rate":
             flags.append("--lr")
         default = f.default if f.default is not None else "backbone default"
+        # A yes/no field is a switch pair (--jit-compile / --no-jit-compile).
+        switch = {"action": argparse.BooleanOptionalAction} if f.type in (bool, "bool") else {}
         parser.add_argument(
             *flags,
             dest=f.name,
             default=None,
             choices=f.metadata.get("choices"),
             help=f"{f.metadata['help']} [default: {default}]",
+            **switch,
         )
 
 

@@ -20,8 +20,16 @@ from engine.transfer import StepEvent
 from store import images as store_images
 from store import runs as store_runs
 
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
 
 def _parse_scalar(kind: type, text: str, flag: str) -> Any:
+    if kind is bool:
+        if isinstance(text, bool):  # from a --flag / --no-flag switch
+            return text
+        if str(text).strip().lower() not in BOOLEANS:
+            raise ConfigError(f"{flag} expects true or false, got {text!r}")
+        return BOOLEANS[str(text).strip().lower()]
     try:
         return kind(text)
     except ValueError:

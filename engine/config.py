@@ -13,11 +13,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.backbones import BACKBONES, check_layer, get_backbone
+from engine.backbones import BACKBONES, Backbone, check_layer, get_backbone
+from engine.optimizers import OPTIMIZERS
 
 # Caps that keep a typo from tying up a machine for days (documented in README).
 MAX_ITERATIONS = 100_000
 MAX_SIZE = 4096
+MAX_SCALES = 6
+MAX_STEPS_PER_CALL = 1000
 INITS = ("content", "noise", "style")
 # "softmax" is SWAG (Wang, Li & Vasconcelos, CVPR 2021): see `engine.losses.softmax_features`.
 FEATURE_TRANSFORMS = ("none", "softmax")
@@ -41,8 +44,8 @@ class TransferConfig:
     content_layer: str | None = _opt("content layer (default: the backbone's)")
     style_layers: tuple[str, ...] | None = _opt("style layers, comma-separated")
     style_layer_weights: tuple[float, ...] | None = _opt("per-style-layer weights, comma-separated (default: equal)")
-    learning_rate: float | None = _opt("Adam learning rate (default: per backbone)")
-    iterations: int = _opt("optimisation steps", default=1000)
+    learning_rate: float | None = _opt("step size (default: per backbone for Adam, 1 for L-BFGS)")
+    iterations: int = _opt("optimisation steps in all (each one loss-and-gradient evaluation)", default=1000)
     size: int = _opt("longest image side in pixels", default=512)
     content_weight: float | None = _opt("alpha, content loss weight (default: per backbone)")
     style_weight: float | None = _opt("beta, style loss weight (default: per backbone)")
@@ -60,6 +63,16 @@ class TransferConfig:
         "layers the feature transform applies to, comma-separated (default: ResNet50's chosen conv3_x/conv4_x layers)"
     )
     transform_temperature: float = _opt("softmax temperature T: softmax(F / T) (1 as in the SWAG paper)", default=1.0)
+    # Speed: how the optimisation is run. Stored with the run like every other field.
+    optimizer: str = _opt("adam | lbfgs", default="adam", choices=tuple(OPTIMIZERS), group="speed")
+    scales: int = _opt(
+        "coarse-to-fine scales, each half the next: 3 at 512 px = 128, 256, 512", default=1, group="speed"
+    )
+    coarse_iterations: int | None = _opt(
+        "steps at each scale below the full size, out of iterations (default: an equal share)", group="speed"
+    )
+    steps_per_call: int = _opt("steps run inside one compiled call (fewer host round trips)", default=1, group="speed")
+    jit_compile: bool = _opt("compile the steps with XLA", default=False, group="speed")
 
     def resolve(self) -> TransferConfig:
         """Fill backbone defaults into the `None` fields; validates the backbone name."""
@@ -73,7 +86,8 @@ class TransferConfig:
             style_layer_weights=tuple(self.style_layer_weights)
             if self.style_layer_weights
             else (1.0,) * len(self.style_layers or bb.style_layers),
-            learning_rate=_or(self.learning_rate, bb.defaults.learning_rate),
+            learning_rate=_or(self.learning_rate, default_learning_rate(bb, self.optimizer)),
+            coarse_iterations=_or(self.coarse_iterations, self.iterations // self.scales if self.scales > 1 else 0),
             content_weight=_or(self.content_weight, bb.defaults.content_weight),
             style_weight=_or(self.style_weight, bb.defaults.style_weight),
             transform_layers=self._transform_layers(bb.transform_stages, (content_layer, *style_layers)),
@@ -109,6 +123,27 @@ class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+def default_learning_rate(backbone: Backbone, optimizer: str) -> float:
+    """Adam's rate is tuned per backbone; L-BFGS takes its own quasi-Newton step (1)."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    rate = OPTIMIZERS[optimizer].default_learning_rate
+    return backbone.defaults.learning_rate if rate is None else rate
+
+
+def scale_sizes(cfg: TransferConfig) -> list[int]:
+    """Longest side at each scale, coarse to fine: size / 2^(scales-1), ..., size."""
+    return [round(cfg.size / 2**k) for k in reversed(range(cfg.scales))]
+
+
+def scale_plan(cfg: TransferConfig) -> list[tuple[int, int]]:
+    """(longest side, steps) per scale of a resolved config; the steps add up to
+    `iterations`, the full size taking what the coarser scales leave."""
+    sizes = scale_sizes(cfg)
+    coarse = [(s, cfg.coarse_iterations) for s in sizes[:-1]]
+    return [*coarse, (sizes[-1], cfg.iterations - cfg.coarse_iterations * len(coarse))]
+
+
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
@@ -142,7 +177,39 @@ def validate(config: TransferConfig) -> TransferConfig:
         raise ConfigError(f"snapshot every must be >= 0, got {cfg.snapshot_every}")
     _check_layers(cfg)
     _check_transform(cfg)
+    _check_speed(cfg)
     return cfg
+
+
+def _check_speed(cfg: TransferConfig) -> None:
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    if not 1 <= cfg.steps_per_call <= MAX_STEPS_PER_CALL:
+        raise ConfigError(f"steps per call must be between 1 and {MAX_STEPS_PER_CALL}, got {cfg.steps_per_call}")
+    if not isinstance(cfg.jit_compile, bool):
+        raise ConfigError(f"jit compile must be true or false, got {cfg.jit_compile!r}")
+    _check_scales(cfg)
+
+
+def _check_scales(cfg: TransferConfig) -> None:
+    if not 1 <= cfg.scales <= MAX_SCALES:
+        raise ConfigError(f"scales must be between 1 and {MAX_SCALES}, got {cfg.scales}")
+    smallest, floor = scale_sizes(cfg)[0], get_backbone(cfg.backbone).min_size
+    if smallest < floor:
+        raise ConfigError(
+            f"{cfg.scales} scales at {cfg.size} px would start at {smallest} px, "
+            f"below {cfg.backbone}'s {floor} px minimum"
+        )
+    if cfg.scales == 1:
+        if cfg.coarse_iterations:
+            raise ConfigError("coarse iterations apply only with scales > 1")
+        return
+    coarse = cfg.coarse_iterations * (cfg.scales - 1)
+    if cfg.coarse_iterations < 1 or coarse >= cfg.iterations:
+        raise ConfigError(
+            f"coarse iterations must be >= 1 and leave steps for the full size: "
+            f"{cfg.scales - 1} x {cfg.coarse_iterations} of {cfg.iterations} iterations"
+        )
 
 
 def _check_transform(cfg: TransferConfig) -> None:

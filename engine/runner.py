@@ -163,7 +163,16 @@ def _signals_set(flag: _StopFlag) -> Iterator[None]:
 def _on_step(recorder: RunRecorder, progress: Callable[[StepEvent], None] | None):
     def on_step(ev: StepEvent) -> None:
         recorder.add_iteration(
-            (ev.step, ev.total_loss, ev.content_loss, ev.style_loss, ev.tv_loss, ev.step_seconds, ev.elapsed_seconds)
+            (
+                ev.step,
+                ev.total_loss,
+                ev.content_loss,
+                ev.style_loss,
+                ev.tv_loss,
+                ev.step_seconds,
+                ev.elapsed_seconds,
+                ev.size,
+            )
         )
         if ev.image is not None:
             recorder.add_snapshot(ev.step, ev.image)

@@ -7,6 +7,7 @@ cancel without the loop knowing how.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from engine.backbones import Backbone, get_backbone
-from engine.config import TransferConfig
+from engine.config import TransferConfig, scale_plan
 from engine.images import resize_longest, resize_to
 from engine.losses import content_loss, gram_matrix, softmax_features, style_loss, total_variation_loss
+from engine.optimizers import LBFGS, OPTIMIZERS, Adam
 from engine.weights import load_backbone
 
 
@@ -34,6 +36,7 @@ class StepEvent:
     tv_loss: float
     step_seconds: float
     elapsed_seconds: float
+    size: int = 0  # longest side of the image at this step's scale
     image: np.ndarray | None = None
 
 
@@ -129,26 +132,65 @@ def make_loss_fn(
     return loss_fn
 
 
-def make_step_fn(loss_fn: Callable, image: tf.Variable, optimizer: keras.optimizers.Optimizer, bounds) -> Callable:
-    """One compiled Adam step on the image, clipped to the valid pixel range after."""
-    lo, hi = bounds
-
-    @tf.function
-    def step() -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            losses = loss_fn(image)
-            total = losses[0]  # indexed inside the tape, or the gradient is None
-        grad = tape.gradient(total, image)
-        optimizer.apply_gradients([(grad, image)])
-        image.assign(tf.clip_by_value(image, lo, hi))
-        return losses
-
-    return step
-
-
 def pixel_bounds(backbone: Backbone) -> tuple[np.ndarray, np.ndarray]:
     """The preprocessed values of black and white: the valid range per channel."""
     return backbone.preprocess(np.zeros(3)), backbone.preprocess(np.full(3, 255.0))
+
+
+def make_steps_fn(optimizer: Adam | LBFGS, jit_compile: bool = False) -> Callable[[int], np.ndarray]:
+    """`run(n)`: n optimiser steps in one compiled call, returning their (n, 4) losses.
+
+    Autograph turns the loop over `tf.range` into a `tf.while_loop` that gathers the
+    losses in a `TensorArray`, so the host dispatches one call and copies one small array
+    per n steps instead of per step (the per-step overhead a GPU feels most)."""
+
+    @tf.function(jit_compile=jit_compile)
+    def run(n: tf.Tensor) -> tf.Tensor:
+        losses = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            losses = losses.write(i, optimizer.step())
+        return losses.stack()
+
+    return lambda n: run(tf.constant(n, tf.int32)).numpy()
+
+
+def carry_up(result: np.ndarray, content: np.ndarray, next_content: np.ndarray, bounds) -> np.ndarray:
+    """The next scale's starting image: its own content image plus what the coarser scale
+    changed, resized (all preprocessed, (1, H, W, 3)).
+
+    Resizing the coarse result itself would start the finer scale from a blurred picture
+    whose content loss is far above the photo's (we measured the total loss at the new
+    scale 2x above a fresh start); adding only the change keeps the photo's fine detail
+    and carries the stylisation, which is what the coarse scale is for."""
+    shape = next_content.shape[1:3]
+    change = tf.image.resize(result - content, shape, method="bicubic")
+    return tf.clip_by_value(next_content + change, *bounds).numpy()
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """One scale of a run: its images, loss, image variable and compiled steps."""
+
+    size: int
+    content: np.ndarray  # the preprocessed content image at this scale
+    image: tf.Variable
+    loss_fn: Callable[[tf.Tensor], tf.Tensor]
+    run: Callable[[int], np.ndarray]
+
+
+def _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, previous: _Stage | None) -> _Stage:
+    """Prepare the scale `size`, starting from the `previous` (coarser) scale's result if any."""
+    scaled = dataclasses.replace(cfg, size=size)
+    content, style = prepare_images(scaled, backbone, content_rgb, style_rgb)
+    bounds = pixel_bounds(backbone)
+    if previous is None:
+        start = initial_image(scaled, backbone, content, style_rgb)
+    else:
+        start = carry_up(previous.image.numpy(), previous.content, content, bounds)
+    image = tf.Variable(start, dtype=tf.float32)
+    loss_fn = make_loss_fn(extractor, cfg, content, style)
+    optimizer = OPTIMIZERS[cfg.optimizer].build(loss_fn, image, cfg.learning_rate, bounds)
+    return _Stage(size, content, image, loss_fn, make_steps_fn(optimizer, cfg.jit_compile))
 
 
 def run_transfer(
@@ -159,58 +201,89 @@ def run_transfer(
     should_stop: Callable[[], bool] | None = None,
     model: keras.Model | None = None,
 ) -> TransferResult:
-    """Run a Gatys transfer. `cfg` must be resolved (see `engine.config.validate`).
+    """Run a Gatys transfer, coarse to fine over `scale_plan(cfg)` (one scale unless
+    `cfg.scales` > 1). `cfg` must be resolved (see `engine.config.validate`).
 
-    `model` lets callers reuse an already loaded backbone; otherwise it is loaded from
-    `cfg.weights`. Raises `DivergedError` if the loss stops being finite.
+    Steps are numbered across scales; each scale starts its optimiser afresh from the
+    previous scale's image, resized. `model` lets callers reuse a loaded backbone;
+    otherwise it is loaded from `cfg.weights`. Raises `DivergedError` if the loss stops
+    being finite.
     """
     backbone = get_backbone(cfg.backbone)
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
     model = model if model is not None else load_backbone(backbone, cfg.weights)
-    content, style = prepare_images(cfg, backbone, content_rgb, style_rgb)
     extractor = FeatureExtractor(
         model, cfg.content_layer, cfg.style_layers, cfg.transform_layers or (), cfg.transform_temperature
     )
-    loss_fn = make_loss_fn(extractor, cfg, content, style)
-    image = tf.Variable(initial_image(cfg, backbone, content, style_rgb), dtype=tf.float32)
-    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
-    step_fn = make_step_fn(loss_fn, image, optimizer, pixel_bounds(backbone))
-    steps_done, cancelled, start = _loop(cfg, backbone, image, step_fn, on_step, should_stop)
-    final = loss_fn(image).numpy()  # eager: one forward pass, cheaper than tracing a second graph
+    loop = _Loop(cfg, backbone, on_step, should_stop)
+    stage, last = None, 0
+    for size, steps in scale_plan(cfg):
+        stage = _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, stage)
+        last += steps
+        if not loop.run(stage, last):
+            break
+    final = stage.loss_fn(stage.image).numpy()  # eager: one forward pass, cheaper than tracing a second graph
     return TransferResult(
-        image=backbone.deprocess(image.numpy()[0]),
+        image=backbone.deprocess(stage.image.numpy()[0]),
         total_loss=float(final[0]),
         content_loss=float(final[1]),
         style_loss=float(final[2]),
         tv_loss=float(final[3]),
-        steps_done=steps_done,
-        cancelled=cancelled,
-        wall_seconds=time.perf_counter() - start,
+        steps_done=loop.step,
+        cancelled=loop.cancelled,
+        wall_seconds=time.perf_counter() - loop.start,
     )
 
 
-def _loop(cfg, backbone, image, step_fn, on_step, should_stop) -> tuple[int, bool, float]:
-    """The hot loop: one compiled call and one small host copy per step, nothing else
-    unless a snapshot is due. Returns (steps done, cancelled?, start time)."""
-    start = time.perf_counter()
-    every = cfg.snapshot_every
-    for step in range(1, cfg.iterations + 1):
-        if should_stop is not None and should_stop():
-            return step - 1, True, start
-        t0 = time.perf_counter()
-        losses = step_fn().numpy()
-        t1 = time.perf_counter()
-        if not np.isfinite(losses).all():
-            raise DivergedError(step)
-        if on_step is not None:
-            snap = (every and step % every == 0) or step == cfg.iterations
-            on_step(
+class _Loop:
+    """The hot loop, across scales: one compiled call and one small host copy per chunk
+    of steps, nothing else unless a snapshot is due. A chunk is `steps_per_call` steps,
+    cut short so that it ends at every snapshot step and at the end of each scale (the
+    image is only visible between calls); stop requests are checked between chunks."""
+
+    def __init__(self, cfg: TransferConfig, backbone: Backbone, on_step, should_stop) -> None:
+        self.cfg, self.backbone = cfg, backbone
+        self.on_step, self.should_stop = on_step, should_stop
+        self.step, self.cancelled = 0, False
+        self.start = time.perf_counter()
+
+    def run(self, stage: _Stage, last: int) -> bool:
+        """Steps up to global step `last` on `stage`; False if stopped early."""
+        while self.step < last:
+            if self.should_stop is not None and self.should_stop():
+                self.cancelled = True
+                return False
+            n = self._chunk(last)
+            t0 = time.perf_counter()
+            losses = stage.run(n)
+            self._report(stage, losses, t0, time.perf_counter(), last)
+            self.step += n
+        return True
+
+    def _chunk(self, last: int) -> int:
+        n = min(self.cfg.steps_per_call, last - self.step)
+        every = self.cfg.snapshot_every
+        return min(n, every - self.step % every) if every else n
+
+    def _report(self, stage: _Stage, losses: np.ndarray, t0: float, t1: float, last: int) -> None:
+        """One event per step of the chunk, its time shared equally among them; raises
+        `DivergedError` at the first non-finite step (the steps before it are reported)."""
+        per = (t1 - t0) / len(losses)
+        for i, row in enumerate(losses):
+            step = self.step + i + 1
+            if not np.isfinite(row).all():
+                raise DivergedError(step)
+            if self.on_step is None:
+                continue
+            every = self.cfg.snapshot_every
+            snap = step == self.step + len(losses) and ((every and step % every == 0) or step == last)
+            self.on_step(
                 StepEvent(
                     step,
-                    *map(float, losses),
-                    step_seconds=t1 - t0,
-                    elapsed_seconds=t1 - start,
-                    image=backbone.deprocess(image.numpy()[0]) if snap else None,
+                    *map(float, row),
+                    step_seconds=per,
+                    elapsed_seconds=t0 + per * (i + 1) - self.start,
+                    size=stage.size,
+                    image=self.backbone.deprocess(stage.image.numpy()[0]) if snap else None,
                 )
             )
-    return cfg.iterations, False, start

@@ -26,6 +26,7 @@ ITERATION_COLUMNS = (
     "tv_loss",
     "step_seconds",
     "elapsed_seconds",
+    "size",
 )
 # Background writes that may fail in a row (e.g. the file stays locked) before the run
 # gives up; failed batches are kept and retried with the next one, so nothing is lost.
@@ -116,7 +117,7 @@ class RunRecorder:
                 df = pd.DataFrame(rows, columns=list(ITERATION_COLUMNS))
                 df.insert(0, "run_id", self.run_id)
                 con.register("batch", df)
-                con.execute("INSERT INTO iterations SELECT * FROM batch")
+                con.execute("INSERT INTO iterations BY NAME SELECT * FROM batch")
                 con.unregister("batch")
             if blobs:
                 insert_blobs(con, [b for _, b in blobs])

@@ -36,7 +36,15 @@ CONFIG_COLUMNS = (
     "weights",
 )
 # Config keys added after the first schema: configs stored before them lack the keys.
-OPTIONAL_CONFIG_COLUMNS = {"feature_transform": "none", "transform_layers": []}
+OPTIONAL_CONFIG_COLUMNS = {
+    "feature_transform": "none",
+    "transform_layers": [],
+    "optimizer": "adam",
+    "scales": 1,
+    "coarse_iterations": 0,
+    "steps_per_call": 1,
+    "jit_compile": False,
+}
 # How a run belongs to a study (see store.studies).
 STUDY_COLUMNS = ("study_id", "study_cell", "study_variant")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")

@@ -114,6 +114,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "optimiser and speed options, scale of each iteration",
+        [
+            "ALTER TABLE runs ADD COLUMN optimizer VARCHAR DEFAULT 'adam'",
+            "ALTER TABLE runs ADD COLUMN scales INTEGER DEFAULT 1",
+            "ALTER TABLE runs ADD COLUMN coarse_iterations INTEGER DEFAULT 0",
+            "ALTER TABLE runs ADD COLUMN steps_per_call INTEGER DEFAULT 1",
+            "ALTER TABLE runs ADD COLUMN jit_compile BOOLEAN DEFAULT false",
+            # Longest image side at the iteration's scale; runs before this were one scale.
+            "ALTER TABLE iterations ADD COLUMN size INTEGER",
+            "UPDATE iterations SET size = runs.size FROM runs WHERE runs.id = iterations.run_id",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

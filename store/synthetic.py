@@ -42,8 +42,8 @@ def make_synthetic_store(db: Any, runs: int, iterations: int, distinct_outputs: 
             rid = insert_run(con, cfg, blobs[i % 2].id, blobs[2 + (i // 3) % 2].id, "synthetic", status="finished")
             scale = 1e6 if cfg["backbone"] == "vgg16" else 1.0
             con.execute(
-                "INSERT INTO iterations SELECT ?, s, ? * (1 + 100.0 / s), ? / s, ? * (1 + 99.0 / s), 0, 0.05, 0.05 * s "
-                "FROM range(1, ? + 1) t(s)",
+                "INSERT INTO iterations SELECT ?, s, ? * (1 + 100.0 / s), ? / s, ? * (1 + 99.0 / s), "
+                "  0, 0.05, 0.05 * s, 256 FROM range(1, ? + 1) t(s)",
                 [rid, scale, scale, scale, iterations],
             )
             con.execute(

@@ -67,7 +67,7 @@ def test_home_shows_runs_in_progress(populated):
     store_runs.claim_run(populated, running, "tf", "CPU")  # this process: alive
     rec = RunRecorder(populated, running)
     for step in (1, 2, 3):
-        rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, 0.1, step * 0.1))
+        rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, 0.1, step * 0.1, 64))
     rec.flush()
     at = page("home.py").run()
     assert_clean(at)

@@ -87,7 +87,7 @@ def make_run(
     rec = RunRecorder(db, run_id, every_steps=100_000, every_s=1e9)
     for step in range(1, steps + 1):
         loss = start_loss / step
-        rec.add_iteration((step, loss, loss * 0.25, loss * 0.75, 0.0, 0.01 * step, 0.005 * step * (step + 1)))
+        rec.add_iteration((step, loss, loss * 0.25, loss * 0.75, 0.0, 0.01 * step, 0.005 * step * (step + 1), 64))
     out = np.full((8, 8, 3), (run_id * 7) % 255, np.uint8)
     rec.add_snapshot(steps, out)
     rec.close()

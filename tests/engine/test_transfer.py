@@ -50,3 +50,69 @@ def test_divergence_stops_with_step(content_rgb, style_rgb, random_model):
     with pytest.raises(DivergedError, match="diverged at step 1"):
         run_transfer(_cfg(style_weight=1e38), content_rgb, style_rgb, events.append, model=random_model("vgg16"))
     assert events == []
+
+
+def test_scales_run_coarse_to_fine_with_steps_numbered_across_them(content_rgb, style_rgb, random_model):
+    events = []
+    cfg = _cfg(size=64, scales=2, coarse_iterations=6, iterations=10, snapshot_every=4)
+    result = run_transfer(cfg, content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+    assert [e.step for e in events] == list(range(1, 11))
+    assert [e.size for e in events] == [32] * 6 + [64] * 4
+    # Snapshots every 4 steps and at the end of each scale; the coarse one is smaller (its
+    # short side held at the backbone's 32 px minimum).
+    snaps = {e.step: e.image.shape for e in events if e.image is not None}
+    assert snaps == {4: (32, 32, 3), 6: (32, 32, 3), 8: (48, 64, 3), 10: (48, 64, 3)}
+    assert result.image.shape == (48, 64, 3) and result.steps_done == 10
+
+
+def test_a_finer_scale_starts_from_the_photo_plus_the_coarse_change(content_rgb, style_rgb, random_model):
+    # A content start and a coarse scale that changed nothing: the fine scale starts at the
+    # photo itself (content loss 0), not at a blurred upscale of it.
+    events = []
+    cfg = _cfg(size=64, scales=2, coarse_iterations=1, iterations=3, init="content", learning_rate=1e-9)
+    run_transfer(cfg, content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+    assert events[1].size == 64 and events[1].content_loss < 1e-6 * events[2].style_loss + 1e-3
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_steps_per_call_reports_every_step_and_keeps_the_path(optimizer, content_rgb, style_rgb, random_model):
+    one, many = [], []
+    model = random_model("resnet50")
+    base = dict(backbone="resnet50", optimizer=optimizer, iterations=12, snapshot_every=5, learning_rate=None)
+    run_transfer(_cfg(**base), content_rgb, style_rgb, one.append, model=model)
+    run_transfer(_cfg(**base, steps_per_call=4), content_rgb, style_rgb, many.append, model=model)
+    assert [e.step for e in many] == list(range(1, 13))
+    assert [e.step for e in many if e.image is not None] == [5, 10, 12]  # chunks end at snapshots
+    # The same steps: equal to float32 rounding at first; rounding in a differently fused
+    # graph then grows along the path (L-BFGS amplifies it), so later steps only stay close.
+    losses_many, losses_one = [e.total_loss for e in many], [e.total_loss for e in one]
+    np.testing.assert_allclose(losses_many[:4], losses_one[:4], rtol=1e-3)
+    np.testing.assert_allclose(losses_many, losses_one, rtol=0.15)
+    assert all(b.elapsed_seconds >= a.elapsed_seconds for a, b in zip(many, many[1:], strict=False))
+
+
+def test_lbfgs_brings_the_loss_down(content_rgb, style_rgb, random_model):
+    events = []
+    run_transfer(
+        _cfg(optimizer="lbfgs", learning_rate=None), content_rgb, style_rgb, events.append, model=random_model("vgg16")
+    )
+    assert events[-1].total_loss < 0.2 * events[0].total_loss
+
+
+def test_cancel_is_seen_between_chunks(content_rgb, style_rgb, random_model):
+    events = []
+    cfg = _cfg(steps_per_call=4, snapshot_every=0)
+    result = run_transfer(cfg, content_rgb, style_rgb, events.append, lambda: len(events) >= 3, random_model("vgg16"))
+    assert result.cancelled and result.steps_done == 4 and len(events) == 4
+
+
+def test_xla_compiled_steps_run(content_rgb, style_rgb, random_model):
+    events = []
+    run_transfer(
+        _cfg(iterations=3, jit_compile=True, steps_per_call=3),
+        content_rgb,
+        style_rgb,
+        events.append,
+        model=random_model("vgg16"),
+    )
+    assert [e.step for e in events] == [1, 2, 3] and np.isfinite(events[-1].total_loss)

@@ -16,7 +16,7 @@ WRITER = textwrap.dedent(
     db, run_id, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     rec = RunRecorder(db, run_id, every_steps=10, every_s=1e9)
     for step in range(1, n + 1):
-        rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, 0.001, step * 0.001))
+        rec.add_iteration((step, 1.0, 0.5, 0.5, 0.0, 0.001, step * 0.001, 64))
         time.sleep(0.0005)
     rec.close()
     """

@@ -70,7 +70,7 @@ def test_run_lifecycle_and_recorder(db):
     assert store_runs.claim_run(db, run_id, "tf", "CPU") is None  # already running
     rec = RunRecorder(db, run_id, every_steps=7, every_s=1e9)
     for step in range(1, 21):
-        rec.add_iteration((step, 1.0 / step, 0.5, 0.5, 0.0, 0.01, step * 0.01))
+        rec.add_iteration((step, 1.0 / step, 0.5, 0.5, 0.0, 0.01, step * 0.01, 64))
     rec.add_snapshot(20, np.zeros((4, 4, 3), np.uint8))
     rec.close()
     assert rec.steps_logged == 20
@@ -122,11 +122,11 @@ def test_active_run_cannot_be_deleted(db):
 def test_failed_writes_keep_their_rows(db, tmp_path):
     run_id = _run(db)
     rec = RunRecorder(tmp_path, run_id)  # a directory: every write fails
-    rec.add_iteration((1, 1.0, 0.5, 0.5, 0.0, 0.01, 0.01))
+    rec.add_iteration((1, 1.0, 0.5, 0.5, 0.0, 0.01, 0.01, 64))
     with pytest.raises(StoreError):
         rec.flush()
     rec.db = db  # the store is usable again: the kept row goes in with the next batch
-    rec.add_iteration((2, 1.0, 0.5, 0.5, 0.0, 0.01, 0.02))
+    rec.add_iteration((2, 1.0, 0.5, 0.5, 0.0, 0.01, 0.02, 64))
     rec.close()
     assert list(store_runs.get_iterations(db, run_id)["step"]) == [1, 2]
     assert store_runs.get_run(db, run_id)["steps_done"] == 2
