@@ -93,52 +93,62 @@ class LBFGS:
         self.rejected = tf.Variable(0, trainable=False)  # evaluations whose step was undone
 
     def step(self) -> tf.Tensor:
-        """One evaluation and update; returns the losses of the image before it."""
+        """One evaluation and update; returns the losses of the image before it.
+
+        Branch-free (`tf.where` instead of `if`): XLA could not compile the gradient of
+        max-pooling inside a conditional, and a GPU prefers it too."""
         losses, grad = _value_and_grad(self.loss_fn, self.image)
-        x = tf.reshape(self.image, [-1])
-        g = tf.reshape(grad, [-1])
-        if losses[0] > self.prev_f:  # the last step made things worse: take it back
-            x, g = self.prev_x.read_value(), self.prev_g.read_value()
-            self.rate.assign(self.rate * 0.5)
-            self.rejected.assign_add(1)
-        else:
-            if self.steps > 0:
-                self._remember(x - self.prev_x, g - self.prev_g)
-            self.rate.assign(tf.minimum(self.lr, self.rate * GROW))
-            self.prev_x.assign(x)
-            self.prev_g.assign(g)
-            self.prev_f.assign(losses[0])
+        reject = losses[0] > self.prev_f  # the last step made things worse: take it back
+        x = tf.where(reject, self.prev_x, tf.reshape(self.image, [-1]))
+        g = tf.where(reject, self.prev_g, tf.reshape(grad, [-1]))
+        self._remember(x - self.prev_x, g - self.prev_g, tf.logical_not(reject) & (self.steps > 0))
+        self.rate.assign(tf.where(reject, self.rate * 0.5, tf.minimum(self.lr, self.rate * GROW)))
+        self.rejected.assign_add(tf.cast(reject, tf.int32))
+        self.prev_x.assign(x)
+        self.prev_g.assign(g)
+        self.prev_f.assign(tf.where(reject, self.prev_f, losses[0]))
         direction = self._direction(g)
-        scale = tf.minimum(1.0, 1.0 / tf.reduce_sum(tf.abs(g))) if self.count == 0 else 1.0
+        first = tf.minimum(1.0, 1.0 / tf.reduce_sum(tf.abs(g)))
+        scale = tf.where(self.count == 0, first, 1.0)
         moved = tf.reshape(x + self.rate * scale * direction, self.image.shape)
         self.image.assign(tf.clip_by_value(moved, *self.bounds))
         self.steps.assign_add(1)
         return losses
 
-    def _remember(self, s: tf.Tensor, y: tf.Tensor) -> None:
+    def _remember(self, s: tf.Tensor, y: tf.Tensor, accepted: tf.Tensor) -> None:
+        """Store the pair (s, y) if the step was accepted and has positive curvature."""
         ys = tf.tensordot(y, s, 1)
-        if ys > MIN_CURVATURE:
-            self.s[self.head].assign(s)
-            self.y[self.head].assign(y)
-            self.rho[self.head].assign(1.0 / ys)
-            self.head.assign((self.head + 1) % HISTORY)
-            self.count.assign(tf.minimum(self.count + 1, HISTORY))
-            self.h_diag.assign(ys / tf.tensordot(y, y, 1))
+        keep = accepted & (ys > MIN_CURVATURE)
+        # Scatter/gather rather than `v[i].assign(...)`: XLA needs slice bounds known when
+        # it compiles, and the ring buffer's slot is only known when it runs. A pair that
+        # is not kept rewrites the slot with what it held.
+        slot = tf.reshape(self.head, [1, 1])
+        self.s.scatter_nd_update(slot, tf.where(keep, s, tf.gather(self.s, self.head))[None])
+        self.y.scatter_nd_update(slot, tf.where(keep, y, tf.gather(self.y, self.head))[None])
+        rho = tf.where(keep, 1.0 / ys, tf.gather(self.rho, self.head))
+        self.rho.scatter_nd_update(slot, tf.reshape(rho, [1]))
+        self.head.assign(tf.where(keep, (self.head + 1) % HISTORY, self.head))
+        self.count.assign(tf.where(keep, tf.minimum(self.count + 1, HISTORY), self.count))
+        self.h_diag.assign(tf.where(keep, ys / tf.tensordot(y, y, 1), self.h_diag))
 
     def _direction(self, g: tf.Tensor) -> tf.Tensor:
-        """-H g by the two-loop recursion over the stored pairs (newest first, then back)."""
+        """-H g by the two-loop recursion over the stored pairs (newest first, then back).
+
+        The loops always run HISTORY times, unrolled, with slots past `count` masked out:
+        a trip count that depends on the gradient sent XLA's value inference into the
+        max-pooling gradient, where it fails."""
         q = -g
-        alphas = tf.zeros(HISTORY)
-        for j in tf.range(self.count):
+        alphas = []
+        for j in range(HISTORY):
             i = (self.head - 1 - j) % HISTORY
-            a = self.rho[i] * tf.tensordot(self.s[i], q, 1)
-            alphas = tf.tensor_scatter_nd_update(alphas, [[i]], [a])
-            q -= a * self.y[i]
+            a = tf.where(j < self.count, tf.gather(self.rho, i) * tf.tensordot(tf.gather(self.s, i), q, 1), 0.0)
+            q -= a * tf.gather(self.y, i)
+            alphas.append(a)
         r = self.h_diag * q
-        for j in tf.range(self.count):
-            i = (self.head - self.count + j) % HISTORY
-            b = self.rho[i] * tf.tensordot(self.y[i], r, 1)
-            r += self.s[i] * (alphas[i] - b)
+        for j in reversed(range(HISTORY)):  # oldest stored pair first
+            i = (self.head - 1 - j) % HISTORY
+            b = tf.gather(self.rho, i) * tf.tensordot(tf.gather(self.y, i), r, 1)
+            r += tf.where(j < self.count, alphas[j] - b, 0.0) * tf.gather(self.s, i)
         return r
 
 

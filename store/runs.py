@@ -213,7 +213,7 @@ def get_iterations(db: Any, run_id: int) -> pd.DataFrame:
     """Every logged iteration of a run, in step order."""
     with connect(db) as con:
         return con.execute(
-            "SELECT step, total_loss, content_loss, style_loss, tv_loss, step_seconds, elapsed_seconds "
+            "SELECT step, total_loss, content_loss, style_loss, tv_loss, step_seconds, elapsed_seconds, size "
             "FROM iterations WHERE run_id = ? ORDER BY step",
             [run_id],
         ).df()

@@ -86,6 +86,8 @@ def test_run_show_export(db, image_files, tmp_path):
         (["--size", "0"], "size"),
         (["--iterations", "0"], "iterations"),
         (["--weights", "no/such/file.h5"], "does not exist"),
+        (["--scales", "3"], "below vgg16's 32 px minimum"),
+        (["--steps-per-call", "many"], "--steps-per-call expects a number"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_row(db, image_files, args, message, capsys):
@@ -112,3 +114,19 @@ def test_layers_lists_defaults():
     out = cli("layers", "resnet50").stdout
     assert "conv3_block4_out\tcontent default" in out
     assert "conv1_relu\tstyle default" in out
+
+
+def test_speed_flags_are_stored_with_the_run(db, image_files, capsys):
+    content, style = image_files
+    args = ["run", "--content", content, "--style", style, "--size", 64, "--iterations", 6, "--weights", "none"]
+    args += ["--optimizer", "lbfgs", "--scales", 2, "--coarse-iterations", 2, "--steps-per-call", 3, "--jit-compile"]
+    assert main([*map(str, args), "--db", str(db)]) == 0
+    run = store_runs.get_run(db, 1)
+    assert run["status"] == "finished" and run["learning_rate"] == 1.0
+    assert (run["optimizer"], run["scales"], run["coarse_iterations"]) == ("lbfgs", 2, 2)
+    assert (run["steps_per_call"], run["jit_compile"]) == (3, True)
+    assert run["config"]["optimizer"] == "lbfgs" and run["config"]["jit_compile"] is True
+    sizes = store_runs.get_iterations(db, 1)[["step", "size"]].values.tolist()
+    assert sizes == [[1, 32], [2, 32], [3, 64], [4, 64], [5, 64], [6, 64]]
+    assert main(["run", *map(str, args[1:-1]), "--no-jit-compile", "--db", str(db)]) == 0
+    assert store_runs.get_run(db, 2)["jit_compile"] is False

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from engine.backbones import BACKBONES, UnknownLayerError
-from engine.config import MAX_ITERATIONS, MAX_SIZE, ConfigError, TransferConfig, validate
+from engine.config import MAX_ITERATIONS, MAX_SIZE, ConfigError, TransferConfig, scale_plan, validate
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))
@@ -47,6 +47,14 @@ def test_from_dict_rejects_unknown_keys():
         ({"init": "zeros"}, "init"),
         ({"style_layers": ("block1_conv1", "block1_conv1")}, "repeat"),
         ({"style_layer_weights": (1.0, 2.0)}, "2 style layer weights"),
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, lbfgs"),
+        ({"steps_per_call": 0}, "steps per call"),
+        ({"scales": 0}, "scales must be between"),
+        ({"scales": 5, "size": 256}, "would start at 16 px, below vgg16's 32 px minimum"),
+        ({"coarse_iterations": 10}, "coarse iterations apply only with scales > 1"),
+        ({"scales": 2, "iterations": 10, "coarse_iterations": 10}, "leave steps for the full size"),
+        ({"scales": 3, "iterations": 2}, "coarse iterations must be >= 1"),
+        ({"jit_compile": "yes"}, "jit compile must be true or false"),
     ],
 )
 def test_validate_rejects_bad_values(changes, message):
@@ -57,3 +65,13 @@ def test_validate_rejects_bad_values(changes, message):
 def test_validate_rejects_unknown_layer_with_suggestion():
     with pytest.raises(UnknownLayerError, match="did you mean"):
         validate(TransferConfig(style_layers=("block1_conv1", "blok2_conv1")))
+
+
+def test_speed_options_resolve_explicitly():
+    cfg = validate(TransferConfig(backbone="resnet50", optimizer="lbfgs", scales=3, iterations=100, size=256))
+    assert cfg.learning_rate == 1.0  # L-BFGS takes its own step, not the backbone's Adam rate
+    assert cfg.coarse_iterations == 33  # an equal share per scale, the rest at full size
+    assert scale_plan(cfg) == [(64, 33), (128, 33), (256, 34)]
+    adam = validate(TransferConfig(backbone="resnet50"))
+    assert adam.learning_rate == 20.0 and adam.coarse_iterations == 0 and scale_plan(adam) == [(512, 1000)]
+    assert validate(TransferConfig(optimizer="lbfgs", learning_rate=0.5)).learning_rate == 0.5

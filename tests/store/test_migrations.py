@@ -23,7 +23,10 @@ def _apply_first(path, count: int) -> None:
         "'vgg16', 'block5_conv2', ['block1_conv1'], [1.0], 1, 1, 0, 15, 10, 32, 'content', 0, 5, 'none', 'g', "
         "'c', 's', '{}')"
     )
-    con.execute("INSERT INTO iterations VALUES (1, 1, 1.0, 0.5, 0.5, 0.0, 0.1, 0.1)")
+    con.execute(
+        "INSERT INTO iterations (run_id, step, total_loss, content_loss, style_loss, tv_loss, step_seconds, "
+        "elapsed_seconds) VALUES (1, 1, 1.0, 0.5, 0.5, 0.0, 0.1, 0.1)"
+    )
     con.close()
 
 
@@ -36,6 +39,9 @@ def test_every_older_schema_is_migrated_and_keeps_its_rows(tmp_path):
         run = store_runs.get_run(path, 1)
         assert run["status"] == "finished" and run["backbone"] == "vgg16"
         assert list(store_runs.get_iterations(path, 1)["step"]) == [1]
+        assert run["optimizer"] == "adam" and run["scales"] == 1 and run["steps_per_call"] == 1
+        if count < 3:  # rows from before v3 were single-scale: they get the run's size
+            assert store_runs.get_iterations(path, 1)["size"].tolist() == [32]
 
 
 def test_a_newer_schema_is_refused_not_changed(tmp_path):
