@@ -140,6 +140,10 @@ def curves_section(db: Any, run_id: int) -> None:
         return
     log_scale = st.toggle("Log scale", value=True, key="detail_log")
     st.altair_chart(charts.loss_parts_chart(curve, log=log_scale), key="detail_loss_chart")
+    spans = queries.scale_spans(db, run_id)
+    if len(spans) > 1:
+        parts = ", ".join(f"steps {r.first_step}–{r.last_step} at {r.size} px" for r in spans.itertuples())
+        st.caption(f"Coarse to fine: {parts}. Each scale's losses are of a different image size, so the curve jumps.")
     st.caption("Step time (seconds per iteration; each point averages a bucket of steps)")
     st.altair_chart(charts.step_time_chart(curve), key="detail_time_chart")
 

@@ -244,6 +244,17 @@ def run_choices_by_id(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataF
         ).df()
 
 
+def scale_spans(db: Any, run_id: int) -> pd.DataFrame:
+    """The steps a run spent at each image size (one row per scale, coarse first):
+    size, first_step, last_step. Rows from before schema v3 have the run's size."""
+    with connect(db) as con:
+        return con.execute(
+            "SELECT size, min(step) AS first_step, max(step) AS last_step FROM iterations "
+            "WHERE run_id = ? GROUP BY size ORDER BY first_step",
+            [run_id],
+        ).df()
+
+
 def curves(db: Any, run_ids: list[int] | tuple[int, ...], max_points: int = 300) -> pd.DataFrame:
     """Loss and time curves of several runs, at most about `max_points` rows per run.
 

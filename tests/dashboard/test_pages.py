@@ -134,6 +134,31 @@ def test_launch_backbone_change_resets_layers_and_defaults(populated):
     assert at.number_input(key="launch_style_weight").value == resnet.defaults.style_weight
 
 
+def test_launch_speed_options_reset_the_rate_and_are_queued(populated):
+    at = page("launch.py").run()
+    assert_clean(at)
+    assert "Optimiser and speed" in [e.label for e in at.sidebar.expander]
+    vgg = BACKBONES["vgg16"]
+    at.selectbox(key="launch_optimizer").set_value("lbfgs").run()
+    assert at.number_input(key="launch_learning_rate").value == 1.0  # L-BFGS's own step
+    at.selectbox(key="launch_backbone").set_value("resnet50").run()
+    assert at.number_input(key="launch_learning_rate").value == 1.0  # still L-BFGS
+    at.selectbox(key="launch_optimizer").set_value("adam").run()
+    assert at.number_input(key="launch_learning_rate").value == BACKBONES["resnet50"].defaults.learning_rate
+    at.selectbox(key="launch_backbone").set_value("vgg16").run()
+    at.selectbox(key="launch_optimizer").set_value("lbfgs")
+    at.number_input(key="launch_size").set_value(64)
+    at.number_input(key="launch_iterations").set_value(8)
+    at.number_input(key="launch_scales").set_value(2)
+    at.number_input(key="launch_steps_per_call").set_value(4)
+    at.checkbox(key="launch_jit_compile").check()
+    at.button(key="launch_run").click().run()
+    assert_clean(at)
+    run = store_runs.get_run(populated, 3)
+    assert (run["optimizer"], run["learning_rate"], run["scales"], run["coarse_iterations"]) == ("lbfgs", 1.0, 2, 4)
+    assert (run["steps_per_call"], run["jit_compile"], run["backbone"]) == (4, True, vgg.name)
+
+
 def test_launch_validation_error_is_shown_and_nothing_is_queued(populated):
     at = page("launch.py").run()
     at.number_input(key="launch_learning_rate").set_value(0.0).run()
@@ -243,6 +268,18 @@ def test_run_detail_shows_everything(populated):
     assert "Run #2 · resnet50" in texts(at.subheader) and at.query_params["run"] == "2"
 
 
+def test_run_detail_explains_the_scales_of_a_coarse_to_fine_run(db, image_files):
+    from engine.__main__ import main
+
+    content, style = image_files
+    args = ["run", "--content", str(content), "--style", str(style), "--size", "64", "--iterations", "6"]
+    args += ["--scales", "2", "--coarse-iterations", "2", "--optimizer", "lbfgs", "--weights", "none", "--db", str(db)]
+    assert main(args) == 0
+    at = detail(1)
+    assert_clean(at)
+    assert "Coarse to fine: steps 1–2 at 32 px, steps 3–6 at 64 px." in texts(at.caption)
+
+
 def test_run_detail_saves_notes_and_tags(populated):
     at = detail(2)
     at.text_area(key="detail_notes_2").input("strong texture")
@@ -321,6 +358,16 @@ def test_compare_tables_have_the_studys_shape(populated):
     assert {"compare_dl_layers_vgg16", "compare_dl_layers_resnet50"} <= downloads
     captions = [c for img in at.image for c in img.captions]
     assert len(captions) == 2 and all("backbone=" in c and "learning_rate=" in c for c in captions)
+
+
+def test_compare_curves_against_wall_time(populated):
+    at = page("compare.py").run()
+    at.radio(key="compare_x").set_value("elapsed_seconds").run()
+    assert_clean(at)
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert sum("seconds since the run started" in spec for spec in specs) == 2  # raw and normalised
+    at.selectbox(key="compare_color").set_value("optimizer").run()
+    assert_clean(at)
 
 
 def test_compare_fair_metrics_cross_evaluation_and_verdicts(populated):

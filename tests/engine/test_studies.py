@@ -9,7 +9,16 @@ import pytest
 from engine import runner
 from engine.__main__ import main
 from engine.config import ConfigError
-from engine.studies import PRESETS, build_cells, get_preset, image_pairs, spec_key, study_spec, study_weights
+from engine.studies import (
+    KEY_NEUTRAL,
+    PRESETS,
+    build_cells,
+    get_preset,
+    image_pairs,
+    spec_key,
+    study_spec,
+    study_weights,
+)
 from store import metrics as store_metrics
 from store import runs as store_runs
 from store import studies as store_studies
@@ -18,11 +27,37 @@ from store.db import connect
 PAIRS = image_pairs(["c1", "c2"], ["s1"])
 
 
-@pytest.mark.parametrize("preset, variants", [("backbones", 2), ("lr-sweep", 10), ("layer-sets", 6), ("resnet-fix", 3)])
+@pytest.mark.parametrize(
+    "preset, variants", [("backbones", 2), ("lr-sweep", 10), ("layer-sets", 6), ("resnet-fix", 3), ("optimizers", 8)]
+)
 def test_cell_count_is_variants_x_pairs_x_seeds(preset, variants):
     cells = build_cells(get_preset(preset), {"weights": "none"}, [0, 1], PAIRS)
     assert len(cells) == variants * 2 * 2
     assert len({c.key for c in cells}) == len(cells)  # every cell is distinct
+
+
+def test_optimizers_preset_uses_each_optimizers_own_rate():
+    cells = build_cells(PRESETS["optimizers"], {}, [0], PAIRS[:1])
+    got = [(c.config.backbone, c.config.optimizer, c.config.scales, c.config.learning_rate) for c in cells]
+    assert got[:4] == [
+        ("vgg16", "adam", 1, 15),
+        ("vgg16", "lbfgs", 1, 1),
+        ("vgg16", "adam", 2, 15),
+        ("vgg16", "lbfgs", 2, 1),
+    ]
+    assert got[4][3] == 20 and got[5][3] == 1
+
+
+def test_cell_keys_of_studies_from_before_the_speed_options_still_match():
+    import hashlib
+    import json
+
+    cell = build_cells(PRESETS["backbones"], {}, [0], PAIRS[:1])[0]
+    old_config = {k: v for k, v in cell.config.to_dict().items() if k not in KEY_NEUTRAL}  # what v2 hashed
+    old_key = hashlib.sha256(f"{json.dumps(old_config, sort_keys=True)}|{PAIRS[0][0]}|{PAIRS[0][1]}".encode())
+    assert cell.key == old_key.hexdigest()
+    lbfgs = build_cells(PRESETS["optimizers"], {}, [0], PAIRS[:1])[1]
+    assert lbfgs.key != build_cells(PRESETS["optimizers"], {}, [0], PAIRS[:1])[0].key
 
 
 def test_presets_mirror_the_study():
