@@ -97,10 +97,10 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'benchmark':<10} {'backbone':<9} {'size':>5}  {'metric':<42} {'value':>12}")
+    print(f"{'benchmark':<10} {'backbone':<9} {'size':>5}  {'metric':<52} {'value':>12}")
     for r in rows:
         where = f"{r['benchmark']:<10} {r.get('backbone', ''):<9} {str(r.get('size', '')):>5}"
-        print(f"{where}  {r['metric']:<42} {r['value']:>12.4f}")
+        print(f"{where}  {r['metric']:<52} {r['value']:>12.4f}")
 
 
 def append_csv(path: Path, rows: list[dict], where: str) -> None:
