@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", default="128,256,512", help="image sizes for the step benchmark")
     p.add_argument("--backbones", default="vgg16,resnet50")
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
+    p.add_argument("--rounds", type=int, default=3, help="engine runs, each between two bare ones")
     p.add_argument("--weights", default="none", help="none (timing does not depend on weight values) or a path")
     p.add_argument("--runs", type=int, default=1000, help="runs in the synthetic store")
     p.add_argument("--iterations", type=int, default=1000, help="iterations per synthetic run")
@@ -56,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.backbones, args.steps, args.runs, args.iterations = "32", "vgg16", 3, 20, 50
+        args.rounds = 1
         args.quality_size, args.quality_steps = 64, 10
     return args
 
@@ -73,7 +75,7 @@ def run_all(args: argparse.Namespace) -> list[dict]:
     if "step" in parts:
         for size in map(int, args.sizes.split(",")):
             for bb in args.backbones.split(","):
-                rows += steps.step_cost(bb, size, args.steps, args.weights, content, style)
+                rows += steps.step_cost(bb, size, args.steps, args.weights, content, style, args.rounds)
     if "quality" in parts:
         for bb in args.backbones.split(","):
             weights = getattr(args, f"weights_{bb}") or args.weights

@@ -68,9 +68,10 @@ STEP_OPTIONS = {"engine_10_per_call_s_per_step": {"steps_per_call": 10}, "engine
 
 
 def engine_step_seconds(cfg: TransferConfig, model, content: np.ndarray, style: np.ndarray) -> float:
-    """Median seconds per step of a full engine run with logging (from the stored
-    elapsed times, so it includes everything between the steps; with K steps per call,
-    the K steps of a call share its time)."""
+    """Seconds per step of a full engine run with logging, from the stored elapsed
+    times (so it includes everything between the steps), the first steps left out: the
+    median step after WARMUP steps, or with K steps per call, whose steps share their
+    call's time evenly, the mean over the calls after the first."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
         run_id = queue_run(db, cfg, content, style)
@@ -78,28 +79,38 @@ def engine_step_seconds(cfg: TransferConfig, model, content: np.ndarray, style: 
         if outcome.status != "finished":
             raise RuntimeError(f"benchmark run {outcome.status}: {outcome.error}")
         elapsed = store_runs.get_iterations(db, run_id)["elapsed_seconds"].to_numpy()
-    return float(np.median(np.diff(elapsed)[WARMUP * cfg.steps_per_call :]))
+    k = cfg.steps_per_call
+    if k > 1:
+        return float((elapsed[-1] - elapsed[k - 1]) / (len(elapsed) - k))
+    return float(np.median(np.diff(elapsed)[WARMUP:]))
 
 
-def step_cost(backbone: str, size: int, steps: int, weights: str, content, style) -> list[dict]:
-    """Rows for one (backbone, size): bare, engine and their ratio."""
+def step_cost(backbone: str, size: int, steps: int, weights: str, content, style, rounds: int = 3) -> list[dict]:
+    """Rows for one (backbone, size): bare, engine, their ratio, and the engine with the
+    options that change the time per step (K steps per call, XLA)."""
     cfg = validate(
         TransferConfig(backbone=backbone, size=size, iterations=WARMUP + steps + 1, weights=weights, snapshot_every=10)
     )
     model = get_backbone(backbone).build(weights=None if weights == "none" else weights)
-    # Bare before and after the engine run, so a machine that speeds up or slows down
-    # during the measurement (other load, frequency) does not bias the ratio.
-    before = bare_step_seconds(cfg, model, content, style, steps)
-    full = engine_step_seconds(cfg, model, content, style)
-    bare = (before + bare_step_seconds(cfg, model, content, style, steps)) / 2
+    # Bare and engine alternate, bare first and last; each engine run is set against the
+    # mean of the bare runs around it, and the ratio reported is the median over rounds,
+    # so a machine that speeds up or slows down meanwhile does not bias it (single
+    # rounds on this 2-core machine varied by +-20 %).
+    bare = [bare_step_seconds(cfg, model, content, style, steps)]
+    full = []
+    for _ in range(rounds):
+        full.append(engine_step_seconds(cfg, model, content, style))
+        bare.append(bare_step_seconds(cfg, model, content, style, steps))
+    ratios = [f / ((b0 + b1) / 2) for f, b0, b1 in zip(full, bare, bare[1:], strict=False)]
     row = {"benchmark": "step", "backbone": backbone, "size": size}
     rows = [
-        {**row, "metric": "bare_s_per_step", "value": bare},
-        {**row, "metric": "engine_s_per_step", "value": full},
-        {**row, "metric": "engine_over_bare", "value": full / bare},
+        {**row, "metric": "bare_s_per_step", "value": statistics.median(bare)},
+        {**row, "metric": "engine_s_per_step", "value": statistics.median(full)},
+        {**row, "metric": "engine_over_bare", "value": statistics.median(ratios)},
     ]
     for metric, option in STEP_OPTIONS.items():
         k = option.get("steps_per_call", 1)
-        fast = dataclasses.replace(cfg, iterations=(WARMUP + 1) * k + steps, **option)
+        warmup = k if k > 1 else WARMUP + 1  # XLA: compiled in the first step
+        fast = dataclasses.replace(cfg, iterations=warmup + max(steps, k), **option)
         rows.append({**row, "metric": metric, "value": engine_step_seconds(validate(fast), model, content, style)})
     return rows

@@ -137,12 +137,19 @@ def pixel_bounds(backbone: Backbone) -> tuple[np.ndarray, np.ndarray]:
     return backbone.preprocess(np.zeros(3)), backbone.preprocess(np.full(3, 255.0))
 
 
-def make_steps_fn(optimizer: Adam | LBFGS, jit_compile: bool = False) -> Callable[[int], np.ndarray]:
+def make_steps_fn(
+    optimizer: Adam | LBFGS, jit_compile: bool = False, steps_per_call: int = 0
+) -> Callable[[int], np.ndarray]:
     """`run(n)`: n optimiser steps in one compiled call, returning their (n, 4) losses.
 
     Autograph turns the loop over `tf.range` into a `tf.while_loop` that gathers the
     losses in a `TensorArray`, so the host dispatches one call and copies one small array
-    per n steps instead of per step (the per-step overhead a GPU feels most)."""
+    per n steps instead of per step (the per-step overhead a GPU feels most). With
+    `steps_per_call` 1 the step is compiled alone: the loop's bookkeeping would cost a
+    few per cent of a short step for nothing."""
+    if steps_per_call == 1:
+        single = tf.function(optimizer.step, jit_compile=jit_compile)
+        return lambda n: single().numpy()[None]
 
     @tf.function(jit_compile=jit_compile)
     def run(n: tf.Tensor) -> tf.Tensor:
@@ -192,7 +199,7 @@ def _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, previou
     image = tf.Variable(start, dtype=tf.float32)
     loss_fn = make_loss_fn(extractor, cfg, content, style)
     optimizer = OPTIMIZERS[cfg.optimizer].build(loss_fn, image, cfg.learning_rate, bounds)
-    return _Stage(size, content, image, loss_fn, make_steps_fn(optimizer, cfg.jit_compile))
+    return _Stage(size, content, image, loss_fn, make_steps_fn(optimizer, cfg.jit_compile, cfg.steps_per_call))
 
 
 def run_transfer(
