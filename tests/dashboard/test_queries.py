@@ -52,7 +52,7 @@ def bulk_finished_runs(db, specs: list[tuple[str, float, float, int]], steps: in
             store_images.insert_blobs(con, blobs)
             run_id = store_runs.insert_run(con, config_for(backbone, lr, steps), blobs[0].id, blobs[1].id, "test")
             con.execute(
-                "INSERT INTO iterations SELECT ?, s, ? * ? / s, 0, 0, 0, 0.01, 0.01 * s FROM range(1, ? + 1) t(s)",
+                "INSERT INTO iterations SELECT ?, s, ? * ? / s, 0, 0, 0, 0.01, 0.01 * s, 32 FROM range(1, ? + 1) t(s)",
                 [run_id, final_loss, steps, steps],
             )
             con.execute(

@@ -87,9 +87,9 @@ def _study(db, seeds=(0,), iterations=50):
 def _finish(db, run_id, scale, iterations=50):
     """Claim a run and log a falling loss curve `scale / step`."""
     store_runs.claim_run(db, run_id, "tf", "CPU")
-    rows = [(run_id, s, scale / s, 0.0, 0.0, 0.0, 0.01, 0.01 * s) for s in range(1, iterations + 1)]
+    rows = [(run_id, s, scale / s, 0.0, 0.0, 0.0, 0.01, 0.01 * s, 32) for s in range(1, iterations + 1)]
     with connect(db) as con:
-        con.executemany("INSERT INTO iterations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT INTO iterations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     output = store_images.put_image(db, np.full((8, 8, 3), run_id, np.uint8))
     store_runs.finish_run(db, run_id, "finished", total_loss=scale / iterations, output_image=output, wall_seconds=1.0)
 
