@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.backbones import BACKBONES, Backbone, check_layer, get_backbone
-from engine.optimizers import OPTIMIZERS
+from engine.optimizers import OPTIMIZERS, OptimizerSpec
 
 # Caps that keep a typo from tying up a machine for days (documented in README).
 MAX_ITERATIONS = 100_000
@@ -123,11 +123,17 @@ class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+def optimizer_spec(name: str) -> OptimizerSpec:
+    """The optimiser called `name`; `ConfigError` naming the choices otherwise."""
+    try:
+        return OPTIMIZERS[name]
+    except KeyError:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}") from None
+
+
 def default_learning_rate(backbone: Backbone, optimizer: str) -> float:
     """Adam's rate is tuned per backbone; L-BFGS takes its own quasi-Newton step (1)."""
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    rate = OPTIMIZERS[optimizer].default_learning_rate
+    rate = optimizer_spec(optimizer).default_learning_rate
     return backbone.defaults.learning_rate if rate is None else rate
 
 
@@ -182,8 +188,7 @@ def validate(config: TransferConfig) -> TransferConfig:
 
 
 def _check_speed(cfg: TransferConfig) -> None:
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    optimizer_spec(cfg.optimizer)
     if not 1 <= cfg.steps_per_call <= MAX_STEPS_PER_CALL:
         raise ConfigError(f"steps per call must be between 1 and {MAX_STEPS_PER_CALL}, got {cfg.steps_per_call}")
     if not isinstance(cfg.jit_compile, bool):
