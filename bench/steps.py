@@ -18,34 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from engine.backbones import get_backbone
 from engine.config import TransferConfig, validate
+from engine.optimizers import Adam
 from engine.runner import execute_run, queue_run
 from engine.transfer import FeatureExtractor, initial_image, make_loss_fn, pixel_bounds, prepare_images
 from store import runs as store_runs
 
 WARMUP = 3
-
-
-def bare_step_fn(loss_fn, image: tf.Variable, learning_rate: float, bounds):
-    """The least a Gatys step can be: loss, gradient, Keras Adam update, clip; no loop,
-    no chunking, no callback (the engine's Adam does exactly this per step)."""
-    optimizer = keras.optimizers.Adam(learning_rate)
-
-    @tf.function
-    def step() -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            losses = loss_fn(image)
-            total = losses[0]
-        optimizer.apply_gradients([(tape.gradient(total, image), image)])
-        image.assign(tf.clip_by_value(image, *bounds))
-        return losses
-
-    return step
 
 
 def bare_step_seconds(cfg: TransferConfig, model, content: np.ndarray, style: np.ndarray, steps: int) -> float:
@@ -54,7 +37,8 @@ def bare_step_seconds(cfg: TransferConfig, model, content: np.ndarray, style: np
     c, s = prepare_images(cfg, bb, content, style)
     loss_fn = make_loss_fn(FeatureExtractor(model, cfg.content_layer, cfg.style_layers), cfg, c, s)
     image = tf.Variable(initial_image(cfg, bb, c, style))
-    step = bare_step_fn(loss_fn, image, cfg.learning_rate, pixel_bounds(bb))
+    # The engine's own Adam step compiled alone: no loop, chunking or callback around it.
+    step = tf.function(Adam(loss_fn, image, cfg.learning_rate, pixel_bounds(bb)).step)
     times = []
     for _ in range(WARMUP + steps):
         t0 = time.perf_counter()
