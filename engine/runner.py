@@ -37,7 +37,7 @@ from store import metrics as store_metrics
 from store import runs as store_runs
 from store import studies as store_studies
 from store.db import PROJECT_ROOT
-from store.recorder import RunRecorder
+from store.recorder import ITERATION_COLUMNS, RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -162,18 +162,7 @@ def _signals_set(flag: _StopFlag) -> Iterator[None]:
 
 def _on_step(recorder: RunRecorder, progress: Callable[[StepEvent], None] | None):
     def on_step(ev: StepEvent) -> None:
-        recorder.add_iteration(
-            (
-                ev.step,
-                ev.total_loss,
-                ev.content_loss,
-                ev.style_loss,
-                ev.tv_loss,
-                ev.step_seconds,
-                ev.elapsed_seconds,
-                ev.size,
-            )
-        )
+        recorder.add_iteration(tuple(getattr(ev, column) for column in ITERATION_COLUMNS))
         if ev.image is not None:
             recorder.add_snapshot(ev.step, ev.image)
         if progress is not None:

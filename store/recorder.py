@@ -18,6 +18,8 @@ from store.runs import utcnow
 
 log = logging.getLogger(__name__)
 
+# The columns of an iteration row, in the order `add_iteration` takes them; the engine's
+# `StepEvent` has a field of each name.
 ITERATION_COLUMNS = (
     "step",
     "total_loss",
