@@ -214,9 +214,9 @@ def run_transfer(
     `cfg.scales` > 1). `cfg` must be resolved (see `engine.config.validate`).
 
     Steps are numbered across scales; each scale starts its optimiser afresh, from its
-    own content image plus the previous scale's change (`carry_up`). `model` lets callers reuse a loaded backbone;
-    otherwise it is loaded from `cfg.weights`. Raises `DivergedError` if the loss stops
-    being finite.
+    own content image plus the previous scale's change (`carry_up`). `model` lets callers
+    reuse a loaded backbone; otherwise it is loaded from `cfg.weights`. Raises
+    `DivergedError` if the loss stops being finite.
     """
     backbone = get_backbone(cfg.backbone)
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
