@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.backbones import BACKBONES, get_backbone
-from engine.config import GRAM_CONVENTION, ConfigError, TransferConfig, default_learning_rate, validate
+from engine.config import ConfigError, TransferConfig, default_learning_rate, formulas, loss_defaults, validate
 from engine.images import open_image
 from engine.weights import WeightsError, check_weights_path, keras_cache_path
 from store import images as store_images
@@ -42,6 +42,7 @@ PER_BACKBONE = (
     "learning_rate",
     "content_weight",
     "style_weight",
+    "tv_weight",
 )
 WEIGHT_MODES = ("imagenet", "none", "local file")
 
@@ -82,19 +83,23 @@ def item_type(name: str) -> type:
     return typing.get_args(_unwrapped(name))[0]
 
 
-def backbone_defaults(backbone: str, optimizer: str = "adam") -> dict[str, Any]:
+def backbone_defaults(
+    backbone: str, optimizer: str = "adam", convention: str = TransferConfig.loss_convention
+) -> dict[str, Any]:
     """The per-backbone defaults of the fields in `PER_BACKBONE` (None: left to the
     config's own resolution, e.g. equal style layer weights); the learning rate is the
-    one for `optimizer`."""
+    one for `optimizer`, the loss weights those of the loss `convention`."""
     bb = get_backbone(backbone)
+    weights = loss_defaults(bb, convention)
     return {
         "content_layer": bb.content_layer,
         "style_layers": list(bb.style_layers),
         "style_layer_weights": None,
         "transform_layers": None,
-        "learning_rate": default_learning_rate(bb, optimizer),
-        "content_weight": bb.defaults.content_weight,
-        "style_weight": bb.defaults.style_weight,
+        "learning_rate": default_learning_rate(bb, optimizer, convention),
+        "content_weight": weights.content_weight,
+        "style_weight": weights.style_weight,
+        "tv_weight": weights.tv_weight,
     }
 
 
@@ -163,7 +168,7 @@ def queue_runs(db: Any, configs: list[TransferConfig], content: ImageInput, styl
     """Store both inputs and one queued run per (validated) config; returns the run ids."""
     content_id = store_input(db, content)
     style_id = store_input(db, style)
-    ids = [store_runs.create_run(db, cfg.to_dict(), content_id, style_id, GRAM_CONVENTION) for cfg in configs]
+    ids = [store_runs.create_run(db, cfg.to_dict(), content_id, style_id, formulas(cfg)) for cfg in configs]
     log.info("queued runs %s", ids)
     return ids
 

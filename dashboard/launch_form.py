@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboard import launch
 from dashboard.common import db_path, one_line
-from engine.backbones import UnknownBackboneError, UnknownLayerError, get_backbone, layer_names
+from engine.backbones import UnknownBackboneError, UnknownLayerError, layer_names
 from engine.cli_support import parse_field
 from engine.config import (
     MAX_ITERATIONS,
@@ -28,7 +28,6 @@ from engine.config import (
     MAX_STEPS_PER_CALL,
     ConfigError,
     TransferConfig,
-    default_learning_rate,
 )
 from engine.images import ImageLoadError, open_image
 from store import images as store_images
@@ -86,7 +85,7 @@ def form_value(name: str, value: Any) -> Any:
 
 def _field_default(f: dataclasses.Field, backbone: str) -> Any:
     if f.name in launch.PER_BACKBONE:
-        return form_value(f.name, launch.backbone_defaults(backbone)[f.name])
+        return form_value(f.name, _defaults_now(backbone)[f.name])
     return form_value(f.name, f.default)
 
 
@@ -99,24 +98,30 @@ def init_state() -> None:
     st.session_state.setdefault(key("weights_path"), "")
 
 
-def _on_backbone_change() -> None:
-    """A new backbone resets its layers, learning rate and loss weights to its defaults."""
+def _defaults_now(backbone: str) -> dict[str, Any]:
+    """The backbone's defaults for the optimiser and loss convention chosen in the form."""
     optimizer = st.session_state.get(key("optimizer"), TransferConfig.optimizer)
-    defaults = launch.backbone_defaults(st.session_state[key("backbone")], optimizer)
+    convention = st.session_state.get(key("loss_convention"), TransferConfig.loss_convention)
+    return launch.backbone_defaults(backbone, optimizer, convention)
+
+
+def _on_backbone_change() -> None:
+    """A new backbone (or loss convention) resets its layers, learning rate and loss
+    weights to its defaults."""
+    defaults = _defaults_now(st.session_state[key("backbone")])
     for name, value in defaults.items():
         st.session_state[key(name)] = form_value(name, value)
 
 
 def _on_optimizer_change() -> None:
     """Adam's rate is per backbone, L-BFGS's is 1: a new optimiser resets the rate."""
-    backbone = get_backbone(st.session_state[key("backbone")])
-    st.session_state[key("learning_rate")] = default_learning_rate(backbone, st.session_state[key("optimizer")])
+    st.session_state[key("learning_rate")] = _defaults_now(st.session_state[key("backbone")])["learning_rate"]
 
 
 def _layer_widget(f: dataclasses.Field, label: str, backbone: str) -> Any:
     """A selectbox (one layer) or multiselect (a layer list) over the backbone's layers."""
     names = cached_layer_names(backbone)
-    default = form_value(f.name, launch.backbone_defaults(backbone)[f.name])
+    default = form_value(f.name, _defaults_now(backbone)[f.name])
     if f.name == "content_layer":
         if st.session_state.get(key(f.name)) not in names:
             st.session_state[key(f.name)] = default
@@ -145,7 +150,7 @@ def field_widget(f: dataclasses.Field, backbone: str) -> Any:
         return _layer_widget(f, label, backbone)
     if f.name == "weights":
         return _weights_widget(f)
-    if f.name == "backbone":
+    if f.name in ("backbone", "loss_convention"):
         return st.selectbox(
             label, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_backbone_change
         )

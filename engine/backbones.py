@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import keras
@@ -36,11 +36,13 @@ def caffe_deprocess(bgr: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LossDefaults:
-    """Per-backbone optimisation defaults (they do not carry over between backbones)."""
+    """Optimisation defaults of one backbone under one loss convention (Adam's rate,
+    alpha, beta, TV weight)."""
 
     learning_rate: float
     content_weight: float
     style_weight: float
+    tv_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Backbone:
     deprocess: Callable[[np.ndarray], np.ndarray]
     content_layer: str
     style_layers: tuple[str, ...]
-    defaults: LossDefaults
+    defaults: Mapping[str, LossDefaults]  # per loss convention (`engine.losses.CONVENTIONS`)
     keras_cache_file: str  # file name Keras caches under $KERAS_HOME/models
     min_size: int = 32  # smallest input side the network accepts
     # Layer-name prefixes the feature transform (SWAG softmax) applies to by default, when
@@ -71,7 +73,7 @@ class Backbone:
         return self.builder(include_top=False, weights=weights, input_shape=(None, None, 3))
 
 
-# Why these loss weights (total = alpha * content + beta * style), alpha = 1 for both:
+# Why the `gatys` loss weights (total = alpha * content + beta * style), alpha = 1 for both:
 # Adam is invariant to a common scale of the loss, so only beta / alpha matters for the
 # optimisation (the absolute values only set the scale of the logged numbers). With the
 # Gatys normalisation E_l = sum((G - A)^2) / (4 N^2 M^2) the style term is independent of
@@ -84,6 +86,11 @@ class Backbone:
 #   gave a clearly stylised, recognisable image.
 # - ResNet50: its Gram values are ~1e6 times smaller (style ~0.35 at the same image), so
 #   beta = 1e6 barely stylised and beta = 1e7 gave a visibly stylised image.
+# Under the portable convention every term is a relative error, so one setting serves
+# both backbones (the point of that convention); chosen by the sweep in README
+# "Default settings, measured".
+PORTABLE_DEFAULTS = LossDefaults(learning_rate=5.0, content_weight=1.0, style_weight=1.0, tv_weight=0.0)
+
 BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone(
         name="vgg16",
@@ -98,7 +105,7 @@ BACKBONES: dict[str, Backbone] = {
             "block4_conv1",
             "block5_conv1",
         ),
-        defaults=LossDefaults(learning_rate=15.0, content_weight=1.0, style_weight=1.0),
+        defaults={"gatys": LossDefaults(15.0, 1.0, 1.0), "portable": PORTABLE_DEFAULTS},
         keras_cache_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         # VGG16 does not need the fix (its activations are not peaky); a user who turns it
         # on gets it on every chosen layer, as in the paper's all-layer formulation.
@@ -118,7 +125,7 @@ BACKBONES: dict[str, Backbone] = {
             "conv4_block1_1_conv",
             "conv5_block1_1_relu",
         ),
-        defaults=LossDefaults(learning_rate=20.0, content_weight=1.0, style_weight=1e7),
+        defaults={"gatys": LossDefaults(20.0, 1.0, 1e7), "portable": PORTABLE_DEFAULTS},
         keras_cache_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         # Wang, Li & Vasconcelos (CVPR 2021) find the residual stages' activations peaky
         # and low in entropy, worst in the deeper stages, and smooth them there: conv3_x and

@@ -8,12 +8,12 @@ stored config always says exactly what ran.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.backbones import BACKBONES, Backbone, check_layer, get_backbone
+from engine.backbones import BACKBONES, Backbone, LossDefaults, check_layer, get_backbone
+from engine.losses import CONVENTIONS
 from engine.optimizers import OPTIMIZERS, OptimizerSpec
 
 # Caps that keep a typo from tying up a machine for days (documented in README).
@@ -22,12 +22,17 @@ MAX_SIZE = 4096
 MAX_SCALES = 6
 MAX_STEPS_PER_CALL = 1000
 INITS = ("content", "noise", "style")
-# "softmax" is SWAG (Wang, Li & Vasconcelos, CVPR 2021): see `engine.losses.softmax_features`.
-FEATURE_TRANSFORMS = ("none", "softmax")
+# SWAG (Wang, Li & Vasconcelos, CVPR 2021), see `engine.losses.softmax_features`:
+# "softmax" with T as given (the paper's), "softmax-std" with T in units of each layer's
+# activation std (`engine.transfer.temperature_for`: portable to Keras's 0-255 inputs).
+# The released code's later variant, activations times a small constant, is not offered:
+# under the portable convention a constant factor cancels exactly, and under the gatys
+# one it is the same as a layer weight of factor^4 (use --style-layer-weights).
+FEATURE_TRANSFORMS = ("none", "softmax", "softmax-std")
 
-# The Gram/style-loss convention, stored with every run: loss weights tuned under one
-# convention are meaningless under another, so comparisons must check it.
-GRAM_CONVENTION = "gatys2016: G=F^T F (unnormalised); E_l=sum((G-A)^2)/(4 N_l^2 M_l^2)"
+# Runs stored before `loss_convention` existed used the study's Gatys formulas with the
+# size bias (`engine.losses` explains it); their config lacks the key and reads as this.
+LEGACY_CONVENTION = "gatys"
 
 
 def _opt(help_text: str, **extra: Any) -> Any:
@@ -47,22 +52,34 @@ class TransferConfig:
     learning_rate: float | None = _opt("step size (default: per backbone for Adam, 1 for L-BFGS)")
     iterations: int = _opt("optimisation steps in all (each one loss-and-gradient evaluation)", default=1000)
     size: int = _opt("longest image side in pixels", default=512)
-    content_weight: float | None = _opt("alpha, content loss weight (default: per backbone)")
-    style_weight: float | None = _opt("beta, style loss weight (default: per backbone)")
-    tv_weight: float = _opt("total-variation weight", default=0.0)
+    loss_convention: str = _opt(
+        "how losses are normalised: portable (relative errors; one alpha/beta for any size and backbone) | "
+        "gatys (the study's sums)",
+        default="portable",
+        choices=tuple(CONVENTIONS),
+    )
+    content_weight: float | None = _opt("alpha, content loss weight (default: per backbone and convention)")
+    style_weight: float | None = _opt("beta, style loss weight (default: per backbone and convention)")
+    tv_weight: float | None = _opt("total-variation weight (default: per backbone and convention)")
     init: str = _opt("starting image", default="content", choices=INITS)
     seed: int = _opt("random seed (noise init, random weights)", default=0)
     snapshot_every: int = _opt("store the image every K steps (0: only the final)", default=100)
+    keep_best: bool = _opt("output the lowest-loss image of the last scale instead of the last one", default=False)
     weights: str = _opt("imagenet | none | path to a .h5 weights file", default="imagenet")
     feature_transform: str = _opt(
-        "transform features before the Gram/content losses: none | softmax (SWAG, for ResNet50)",
+        "transform features before the Gram/content losses (SWAG, for ResNet50): none | softmax (T absolute) | "
+        "softmax-std (T in units of each layer's activation std)",
         default="none",
         choices=FEATURE_TRANSFORMS,
     )
     transform_layers: tuple[str, ...] | None = _opt(
         "layers the feature transform applies to, comma-separated (default: ResNet50's chosen conv3_x/conv4_x layers)"
     )
-    transform_temperature: float = _opt("softmax temperature T: softmax(F / T) (1 as in the SWAG paper)", default=1.0)
+    transform_temperature: float = _opt(
+        "softmax temperature: softmax(F / T) with T as given (softmax; the paper's 1 saturates on Keras's 0-255 "
+        "inputs) or T = this x the layer's std (softmax-std)",
+        default=1.0,
+    )
     # Speed: how the optimisation is run. Stored with the run like every other field.
     optimizer: str = _opt("adam | lbfgs", default="adam", choices=tuple(OPTIMIZERS), group="speed")
     scales: int = _opt(
@@ -77,6 +94,7 @@ class TransferConfig:
     def resolve(self) -> TransferConfig:
         """Fill backbone defaults into the `None` fields; validates the backbone name."""
         bb = get_backbone(self.backbone)
+        defaults = loss_defaults(bb, self.loss_convention)
         content_layer = self.content_layer or bb.content_layer
         style_layers = tuple(self.style_layers or bb.style_layers)
         return dataclasses.replace(
@@ -86,10 +104,11 @@ class TransferConfig:
             style_layer_weights=tuple(self.style_layer_weights)
             if self.style_layer_weights
             else (1.0,) * len(self.style_layers or bb.style_layers),
-            learning_rate=_or(self.learning_rate, default_learning_rate(bb, self.optimizer)),
+            learning_rate=_or(self.learning_rate, default_learning_rate(bb, self.optimizer, self.loss_convention)),
             coarse_iterations=_or(self.coarse_iterations, self.iterations // self.scales if self.scales > 1 else 0),
-            content_weight=_or(self.content_weight, bb.defaults.content_weight),
-            style_weight=_or(self.style_weight, bb.defaults.style_weight),
+            content_weight=_or(self.content_weight, defaults.content_weight),
+            style_weight=_or(self.style_weight, defaults.style_weight),
+            tv_weight=_or(self.tv_weight, defaults.tv_weight),
             transform_layers=self._transform_layers(bb.transform_stages, (content_layer, *style_layers)),
         )
 
@@ -106,16 +125,15 @@ class TransferConfig:
         """JSON-ready dict (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransferConfig:
-        """Inverse of `to_dict`; unknown keys are rejected so typos do not pass silently."""
+        """Inverse of `to_dict`; unknown keys are rejected so typos do not pass silently.
+        A stored config from before `loss_convention` reads as `LEGACY_CONVENTION`."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        data = {"loss_convention": LEGACY_CONVENTION, **data}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -131,10 +149,23 @@ def optimizer_spec(name: str) -> OptimizerSpec:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}") from None
 
 
-def default_learning_rate(backbone: Backbone, optimizer: str) -> float:
-    """Adam's rate is tuned per backbone; L-BFGS takes its own quasi-Newton step (1)."""
+def formulas(cfg: TransferConfig) -> str:
+    """The loss formulas a run uses, as stored in `runs.gram_convention`."""
+    return CONVENTIONS[cfg.loss_convention].summary
+
+
+def loss_defaults(backbone: Backbone, convention: str) -> LossDefaults:
+    """The backbone's tuned defaults under `convention`; `ConfigError` names the choices."""
+    if convention not in CONVENTIONS:
+        raise ConfigError(f"loss convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+    return backbone.defaults[convention]
+
+
+def default_learning_rate(backbone: Backbone, optimizer: str, convention: str = "portable") -> float:
+    """Adam's rate is tuned per backbone and convention; L-BFGS takes its own
+    quasi-Newton step (1)."""
     rate = optimizer_spec(optimizer).default_learning_rate
-    return backbone.defaults.learning_rate if rate is None else rate
+    return loss_defaults(backbone, convention).learning_rate if rate is None else rate
 
 
 def scale_sizes(cfg: TransferConfig) -> list[int]:
@@ -179,6 +210,8 @@ def validate(config: TransferConfig) -> TransferConfig:
         _finite_non_negative(name.replace("_", " "), getattr(cfg, name))
     if cfg.init not in INITS:
         raise ConfigError(f"init must be one of {', '.join(INITS)}, got {cfg.init!r}")
+    if not isinstance(cfg.keep_best, bool):
+        raise ConfigError(f"keep best must be true or false, got {cfg.keep_best!r}")
     if cfg.snapshot_every < 0:
         raise ConfigError(f"snapshot every must be >= 0, got {cfg.snapshot_every}")
     _check_layers(cfg)
@@ -224,7 +257,9 @@ def _check_transform(cfg: TransferConfig) -> None:
             f"feature transform must be one of {', '.join(FEATURE_TRANSFORMS)}, got {cfg.feature_transform!r}"
         )
     if cfg.feature_transform == "none" and cfg.transform_layers:
-        raise ConfigError("transform layers given but the feature transform is none; add --feature-transform softmax")
+        raise ConfigError(
+            "transform layers given but the feature transform is none; add --feature-transform softmax-std"
+        )
     if cfg.feature_transform != "none" and not cfg.transform_layers:
         raise ConfigError(f"the {cfg.feature_transform} transform applies to none of the chosen layers; name them")
     chosen = {cfg.content_layer, *cfg.style_layers}

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-LossFn = Callable[[tf.Variable], tf.Tensor]  # image -> [total, content, style, tv]
+LossFn = Callable[[tf.Variable], dict[str, tf.Tensor]]  # image -> named losses, "total" among them
 Bounds = tuple[np.ndarray, np.ndarray]  # per-channel (low, high) of the valid pixels
 
 # L-BFGS memory: the pairs (s, y) of the last HISTORY steps (torch's default is 100; 10 is
@@ -36,11 +36,10 @@ MIN_CURVATURE = 1e-10
 GROW = 2.0
 
 
-def _value_and_grad(loss_fn: LossFn, image: tf.Variable) -> tuple[tf.Tensor, tf.Tensor]:
+def _value_and_grad(loss_fn: LossFn, image: tf.Variable) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
     with tf.GradientTape() as tape:
         losses = loss_fn(image)
-        total = losses[0]  # indexed inside the tape, or the gradient is None
-    return losses, tape.gradient(total, image)
+    return losses, tape.gradient(losses["total"], image)
 
 
 class Adam:
@@ -51,7 +50,7 @@ class Adam:
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
         self.optimizer.build([image])  # its variables must exist before any compiled loop
 
-    def step(self) -> tf.Tensor:
+    def step(self) -> dict[str, tf.Tensor]:
         """One evaluation and update; returns the losses of the image before it."""
         losses, grad = _value_and_grad(self.loss_fn, self.image)
         self.optimizer.apply_gradients([(grad, self.image)])
@@ -92,13 +91,13 @@ class LBFGS:
         self.steps = tf.Variable(0, trainable=False)
         self.rejected = tf.Variable(0, trainable=False)  # evaluations whose step was undone
 
-    def step(self) -> tf.Tensor:
+    def step(self) -> dict[str, tf.Tensor]:
         """One evaluation and update; returns the losses of the image before it.
 
         Branch-free (`tf.where` instead of `if`): XLA could not compile the gradient of
         max-pooling inside a conditional, and a GPU prefers it too."""
         losses, grad = _value_and_grad(self.loss_fn, self.image)
-        reject = losses[0] > self.prev_f  # the last step made things worse: take it back
+        reject = losses["total"] > self.prev_f  # the last step made things worse: take it back
         x = tf.where(reject, self.prev_x, tf.reshape(self.image, [-1]))
         g = tf.where(reject, self.prev_g, tf.reshape(grad, [-1]))
         self._remember(x - self.prev_x, g - self.prev_g, tf.logical_not(reject) & (self.steps > 0))
@@ -106,7 +105,7 @@ class LBFGS:
         self.rejected.assign_add(tf.cast(reject, tf.int32))
         self.prev_x.assign(x)
         self.prev_g.assign(g)
-        self.prev_f.assign(tf.where(reject, self.prev_f, losses[0]))
+        self.prev_f.assign(tf.where(reject, self.prev_f, losses["total"]))
         direction = self._direction(g)
         first = tf.minimum(1.0, 1.0 / tf.reduce_sum(tf.abs(g)))
         scale = tf.where(self.count == 0, first, 1.0)

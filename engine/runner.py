@@ -27,7 +27,7 @@ import tensorflow as tf
 from engine import metrics as fair
 from engine import studies
 from engine.backbones import BACKBONES, get_backbone
-from engine.config import GRAM_CONVENTION, TransferConfig
+from engine.config import TransferConfig, formulas
 from engine.images import resize_longest, resize_to
 from engine.studies import StudyPreset
 from engine.transfer import DivergedError, FeatureExtractor, StepEvent, run_transfer
@@ -66,7 +66,7 @@ def queue_run(db, cfg: TransferConfig, content_rgb, style_rgb, content_name=None
     """Store both input images and a queued run row for a *validated* config."""
     content_id = store_images.put_image(db, content_rgb, content_name)
     style_id = store_images.put_image(db, style_rgb, style_name)
-    return store_runs.create_run(db, cfg.to_dict(), content_id, style_id, GRAM_CONVENTION)
+    return store_runs.create_run(db, cfg.to_dict(), content_id, style_id, formulas(cfg))
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,11 @@ def launch_study(
             "style_image": c.style_image,
             "cell": c.key,
             "variant": c.variant,
+            "gram_convention": formulas(c.config),
         }
         for c in cells
     ]
-    counts = store_studies.queue_cells(db, study_id, rows, GRAM_CONVENTION)
+    counts = store_studies.queue_cells(db, study_id, rows, "")
     return StudyLaunch(study_id, resumed, len(cells), counts)
 
 
@@ -276,6 +277,8 @@ def _execute(db, run_id, recorder, progress, model) -> RunOutcome:
         output_image=output,
         tv_loss=result.tv_loss,
         wall_seconds=result.wall_seconds,
+        best_loss=result.best_loss,
+        best_step=result.best_step,
         **losses,
     )
     return RunOutcome(run_id, status, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **losses)

@@ -70,7 +70,19 @@ class Cell:
 # Config fields added after studies first shipped, at the values every earlier run had:
 # left out of a cell's key while at them, so a study launched before they existed still
 # finds its finished cells when re-launched.
-KEY_NEUTRAL = {"optimizer": "adam", "scales": 1, "coarse_iterations": 0, "steps_per_call": 1, "jit_compile": False}
+KEY_NEUTRAL = {
+    "optimizer": "adam",
+    "scales": 1,
+    "coarse_iterations": 0,
+    "steps_per_call": 1,
+    "jit_compile": False,
+    "loss_convention": "gatys",
+    "keep_best": False,
+}
+# The study's own presets pin its loss formulas, so that Tables 3-7 keep their meaning
+# whatever the workbench's default convention is (set in each variant, so a user's
+# override cannot change it unnoticed: `check_overrides` refuses it).
+STUDY_FORMULAS = {"loss_convention": "gatys"}
 
 
 LEARNING_RATES = (1.0, 10.0, 15.0, 20.0, 30.0)  # the study's Table 5 rows
@@ -121,7 +133,8 @@ def _iteration_tables(variants: Sequence[Variant]) -> tuple[dict[str, Any], ...]
 
 def _backbones_preset() -> StudyPreset:
     variants = tuple(
-        Variant(_label(b), {"backbone": b, "learning_rate": lr}) for b, lr in (("vgg16", 15.0), ("resnet50", 20.0))
+        Variant(_label(b), {"backbone": b, "learning_rate": lr, **STUDY_FORMULAS})
+        for b, lr in (("vgg16", 15.0), ("resnet50", 20.0))
     )
     return StudyPreset(
         "backbones",
@@ -134,7 +147,7 @@ def _backbones_preset() -> StudyPreset:
 
 def _lr_sweep_preset() -> StudyPreset:
     variants = tuple(
-        Variant(f"{_label(b)} lr {lr:g}", {"backbone": b, "learning_rate": lr})
+        Variant(f"{_label(b)} lr {lr:g}", {"backbone": b, "learning_rate": lr, **STUDY_FORMULAS})
         for b in ("vgg16", "resnet50")
         for lr in LEARNING_RATES
     )
@@ -151,7 +164,10 @@ def _layer_sets_preset() -> StudyPreset:
     variants, tables = [], []
     for backbone, sets, table_id in (("vgg16", VGG_LAYER_SETS, "table6"), ("resnet50", RESNET_LAYER_SETS, "table7")):
         mine = [
-            Variant(f"{_label(backbone)} set {i}", {"backbone": backbone, "content_layer": c, "style_layers": s})
+            Variant(
+                f"{_label(backbone)} set {i}",
+                {"backbone": backbone, "content_layer": c, "style_layers": s, **STUDY_FORMULAS},
+            )
             for i, (c, s) in enumerate(sets, start=1)
         ]
         variants += mine
@@ -170,11 +186,22 @@ def _layer_sets_preset() -> StudyPreset:
     )
 
 
+def _defaults_preset() -> StudyPreset:
+    variants = tuple(Variant(_label(b), {"backbone": b}) for b in ("vgg16", "resnet50"))
+    final = {"id": "final", "title": "Final losses and time per variant", "kind": "final"}
+    return StudyPreset(
+        "defaults",
+        "VGG16 vs ResNet50 at the workbench's defaults (portable losses): judged by the fair metrics",
+        variants,
+        (final,),
+    )
+
+
 def _resnet_fix_preset() -> StudyPreset:
     variants = (
         Variant(_label("vgg16"), {"backbone": "vgg16", "feature_transform": "none"}),
         Variant(_label("resnet50"), {"backbone": "resnet50", "feature_transform": "none"}),
-        Variant(f"{_label('resnet50')} + softmax", {"backbone": "resnet50", "feature_transform": "softmax"}),
+        Variant(f"{_label('resnet50')} + softmax-std", {"backbone": "resnet50", "feature_transform": "softmax-std"}),
     )
     final = {"id": "final", "title": "Final losses and time per variant", "kind": "final"}
     return StudyPreset(
@@ -214,6 +241,7 @@ PRESETS: dict[str, StudyPreset] = {
     p.name: p
     for p in (
         _backbones_preset(),
+        _defaults_preset(),
         _lr_sweep_preset(),
         _layer_sets_preset(),
         _resnet_fix_preset(),

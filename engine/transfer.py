@@ -19,7 +19,15 @@ import tensorflow as tf
 from engine.backbones import Backbone, get_backbone
 from engine.config import TransferConfig, scale_plan
 from engine.images import resize_longest, resize_to
-from engine.losses import content_loss, gram_matrix, softmax_features, style_loss, total_variation_loss
+from engine.losses import (
+    get_convention,
+    gram_matrix,
+    layer_shares,
+    softmax_features,
+    stack_losses,
+    unstack_losses,
+    weighted_total,
+)
 from engine.optimizers import LBFGS, OPTIMIZERS, Adam
 from engine.weights import load_backbone
 
@@ -42,7 +50,10 @@ class StepEvent:
 
 @dataclass(frozen=True)
 class TransferResult:
-    """The outcome of a run. Final losses are evaluated on the returned image."""
+    """The outcome of a run. Final losses are evaluated on the returned image (the last
+    one, or the lowest-loss one with `keep_best`). `best_loss` is the lowest total loss
+    logged at the last scale and `best_step` the step that logged it (the loss of the
+    image before that step's update, as every logged loss)."""
 
     image: np.ndarray
     total_loss: float
@@ -52,14 +63,40 @@ class TransferResult:
     steps_done: int
     cancelled: bool
     wall_seconds: float
+    best_loss: float | None = None
+    best_step: int | None = None
+
+
+# A run is stopped as diverging when, after GRACE_STEPS steps of a scale, its total loss
+# is more than DIVERGE_FACTOR times that scale's first: no useful run climbs that far
+# (a too-large step size or a broken feature transform does, and would otherwise end as
+# `finished` with noise as its output).
+DIVERGE_FACTOR = 10.0
+GRACE_STEPS = 20
 
 
 class DivergedError(RuntimeError):
-    """The loss became NaN or infinite; steps before `step` are valid."""
+    """The loss became NaN or infinite, or climbed far above its start; steps before
+    `step` are valid."""
 
-    def __init__(self, step: int) -> None:
-        super().__init__(f"diverged at step {step}: the loss became NaN or infinite")
+    def __init__(self, step: int, reason: str = "the loss became NaN or infinite") -> None:
+        super().__init__(f"diverged at step {step}: {reason}")
         self.step = step
+
+
+def temperature_for(transform: str, features: tf.Tensor, temperature: float) -> tf.Tensor | float:
+    """The softmax temperature of one layer's activations under `transform`.
+
+    `softmax` takes T as given (the SWAG paper's T = 1 was set for torchvision's inputs:
+    0-1 scaled, normalised by ImageNet std). Keras's ResNet50 takes 0-255 caffe inputs
+    and its residual outputs are far larger and peakier, so T = 1 makes the softmax
+    nearly one-hot and the run diverges. `softmax-std` therefore measures T in units of
+    the layer's own activation std on that image (T = t x std, held constant for the
+    gradient), which is the same whatever the input scale or the network."""
+    if transform == "softmax-std":
+        flat = tf.reshape(features, (tf.shape(features)[0], -1))
+        return temperature * tf.stop_gradient(tf.math.reduce_std(flat, axis=-1) + 1e-12)
+    return temperature
 
 
 class FeatureExtractor:
@@ -73,6 +110,7 @@ class FeatureExtractor:
         style_layers: Sequence[str],
         transform_layers: Sequence[str] = (),
         temperature: float = 1.0,
+        transform: str = "softmax",
     ) -> None:
         names = list(dict.fromkeys([content_layer, *style_layers]))  # unique, ordered
         outputs = [model.get_layer(n).output for n in names]
@@ -81,12 +119,15 @@ class FeatureExtractor:
         self._style_index = [names.index(n) for n in style_layers]
         # Per unique layer, so a layer read for content and style is transformed once.
         self._transform = [n in set(transform_layers) for n in names]
-        self._temperature = temperature
+        self._temperature, self._kind = temperature, transform
+
+    def _smooth(self, features: tf.Tensor) -> tf.Tensor:
+        return softmax_features(features, temperature_for(self._kind, features, self._temperature))
 
     def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         outs = self._model(image, training=False)
         outs = outs if isinstance(outs, list | tuple) else [outs]
-        outs = [softmax_features(o, self._temperature) if t else o for o, t in zip(outs, self._transform, strict=True)]
+        outs = [self._smooth(o) if t else o for o, t in zip(outs, self._transform, strict=True)]
         return outs[self._content_index], [outs[i] for i in self._style_index]
 
 
@@ -111,25 +152,76 @@ def initial_image(cfg: TransferConfig, backbone: Backbone, content: np.ndarray, 
     return backbone.preprocess(noise)[None]
 
 
-def make_loss_fn(
-    extractor: FeatureExtractor, cfg: TransferConfig, content: np.ndarray, style: np.ndarray
-) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Targets are computed once; the returned function maps an image to
-    [total, content, style, tv] as one tensor (one device->host copy per step)."""
+LossFn = Callable[[tf.Tensor], dict[str, tf.Tensor]]
+
+
+def make_loss_fn(extractor: FeatureExtractor, cfg: TransferConfig, content: np.ndarray, style: np.ndarray) -> LossFn:
+    """Targets are computed once (each Gram matrix normalised by its own image's
+    positions); the returned function maps an image to its named losses under
+    `cfg.loss_convention`: {"total", "content", "style", "tv"}."""
+    convention = get_convention(cfg.loss_convention)
     content_target, _ = extractor(tf.constant(content))
     _, style_features = extractor(tf.constant(style))
     style_grams = [gram_matrix(f) for f in style_features]
-    alpha, beta, gamma = cfg.content_weight, cfg.style_weight, cfg.tv_weight
+    weights = {name: getattr(cfg, name) for name in ("content_weight", "style_weight", "tv_weight")}
     layer_weights = list(cfg.style_layer_weights)
 
-    def loss_fn(image: tf.Tensor) -> tf.Tensor:
+    def loss_fn(image: tf.Tensor) -> dict[str, tf.Tensor]:
         c_feat, s_feats = extractor(image)
-        lc = content_loss(c_feat, content_target)
-        ls = style_loss(s_feats, style_grams, layer_weights)
-        ltv = total_variation_loss(image)
-        return tf.stack([alpha * lc + beta * ls + gamma * ltv, lc, ls, ltv])
+        terms = {
+            "content": convention.content(c_feat, content_target),
+            "style": convention.style(s_feats, style_grams, layer_weights),
+            "tv": convention.tv(image),
+        }
+        return weighted_total(terms, weights)
 
     return loss_fn
+
+
+class BestImage:
+    """The lowest-loss image a loss function has been evaluated on, kept on the device:
+    Adam's last iterate can sit well above the best one it passed (2.5-3.4x in the
+    study's settings), so a run can output the best instead (`keep_best`)."""
+
+    def __init__(self, image: tf.Variable) -> None:
+        self.loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
+        self.image = tf.Variable(image, trainable=False)
+
+    def watch(self, loss_fn: LossFn) -> LossFn:
+        """`loss_fn` that also remembers the best image it saw (two cheap assigns)."""
+
+        def watched(image: tf.Tensor) -> dict[str, tf.Tensor]:
+            losses = loss_fn(image)
+            better = losses["total"] < self.loss
+            self.loss.assign(tf.where(better, losses["total"], self.loss))
+            self.image.assign(tf.where(better, tf.convert_to_tensor(image), self.image))
+            return losses
+
+        return watched
+
+
+def style_layer_shares(
+    cfg: TransferConfig, content_rgb: np.ndarray, style_rgb: np.ndarray, model: keras.Model | None = None
+) -> dict[str, float]:
+    """Each style layer's share of the weighted style loss of the starting image (at the
+    full size; `cfg` resolved): how evenly the layers pull. Under the study's Gatys sums
+    VGG16's shallow layers take almost all of it; the portable convention evens it out."""
+    backbone = get_backbone(cfg.backbone)
+    model = model if model is not None else load_backbone(backbone, cfg.weights)
+    extractor = FeatureExtractor(
+        model,
+        cfg.content_layer,
+        cfg.style_layers,
+        cfg.transform_layers or (),
+        cfg.transform_temperature,
+        cfg.feature_transform,
+    )
+    content, style = prepare_images(cfg, backbone, content_rgb, style_rgb)
+    _, targets = extractor(tf.constant(style))
+    _, features = extractor(tf.constant(initial_image(cfg, backbone, content, style_rgb)))
+    terms = get_convention(cfg.loss_convention).layer_terms(features, [gram_matrix(f) for f in targets])
+    shares = layer_shares([float(t) for t in terms], cfg.style_layer_weights)
+    return dict(zip(cfg.style_layers, shares, strict=True))
 
 
 def pixel_bounds(backbone: Backbone) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +232,8 @@ def pixel_bounds(backbone: Backbone) -> tuple[np.ndarray, np.ndarray]:
 def make_steps_fn(
     optimizer: Adam | LBFGS, jit_compile: bool = False, steps_per_call: int = 0
 ) -> Callable[[int], np.ndarray]:
-    """`run(n)`: n optimiser steps in one compiled call, returning their (n, 4) losses.
+    """`run(n)`: n optimiser steps in one compiled call, returning their (n, len(LOSS_NAMES))
+    losses.
 
     Autograph turns the loop over `tf.range` into a `tf.while_loop` that gathers the
     losses in a `TensorArray`, so the host dispatches one call and copies one small array
@@ -148,14 +241,14 @@ def make_steps_fn(
     `steps_per_call` 1 the step is compiled alone: the loop's bookkeeping would cost a
     few per cent of a short step for nothing."""
     if steps_per_call == 1:
-        single = tf.function(optimizer.step, jit_compile=jit_compile)
+        single = tf.function(lambda: stack_losses(optimizer.step()), jit_compile=jit_compile)
         return lambda n: single().numpy()[None]
 
     @tf.function(jit_compile=jit_compile)
     def run(n: tf.Tensor) -> tf.Tensor:
         losses = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
-            losses = losses.write(i, optimizer.step())
+            losses = losses.write(i, stack_losses(optimizer.step()))
         return losses.stack()
 
     return lambda n: run(tf.constant(n, tf.int32)).numpy()
@@ -183,8 +276,9 @@ class _Stage:
     size: int
     content: np.ndarray  # the preprocessed content image at this scale
     image: tf.Variable
-    loss_fn: Callable[[tf.Tensor], tf.Tensor]
+    loss_fn: LossFn
     run: Callable[[int], np.ndarray]
+    best: BestImage
 
 
 def _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, previous: _Stage | None) -> _Stage:
@@ -198,8 +292,10 @@ def _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, previou
         start = carry_up(previous.image.numpy(), previous.content, content, bounds)
     image = tf.Variable(start, dtype=tf.float32)
     loss_fn = make_loss_fn(extractor, cfg, content, style)
-    optimizer = OPTIMIZERS[cfg.optimizer].build(loss_fn, image, cfg.learning_rate, bounds)
-    return _Stage(size, content, image, loss_fn, make_steps_fn(optimizer, cfg.jit_compile, cfg.steps_per_call))
+    best = BestImage(image)
+    optimizer = OPTIMIZERS[cfg.optimizer].build(best.watch(loss_fn), image, cfg.learning_rate, bounds)
+    run = make_steps_fn(optimizer, cfg.jit_compile, cfg.steps_per_call)
+    return _Stage(size, content, image, loss_fn, run, best)
 
 
 def run_transfer(
@@ -222,7 +318,12 @@ def run_transfer(
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
     model = model if model is not None else load_backbone(backbone, cfg.weights)
     extractor = FeatureExtractor(
-        model, cfg.content_layer, cfg.style_layers, cfg.transform_layers or (), cfg.transform_temperature
+        model,
+        cfg.content_layer,
+        cfg.style_layers,
+        cfg.transform_layers or (),
+        cfg.transform_temperature,
+        cfg.feature_transform,
     )
     loop = _Loop(cfg, backbone, on_step, should_stop)
     stage, last = None, 0
@@ -231,16 +332,17 @@ def run_transfer(
         last += steps
         if not loop.run(stage, last):
             break
-    final = stage.loss_fn(stage.image).numpy()  # eager: one forward pass, cheaper than tracing a second graph
+    use_best = cfg.keep_best and loop.best_step is not None
+    output = stage.best.image if use_best else stage.image
+    final = stage.loss_fn(output)  # eager: one forward pass, cheaper than tracing a second graph
     return TransferResult(
-        image=backbone.deprocess(stage.image.numpy()[0]),
-        total_loss=float(final[0]),
-        content_loss=float(final[1]),
-        style_loss=float(final[2]),
-        tv_loss=float(final[3]),
+        image=backbone.deprocess(output.numpy()[0]),
+        **{f"{name}_loss": float(value) for name, value in final.items()},
         steps_done=loop.step,
         cancelled=loop.cancelled,
         wall_seconds=time.perf_counter() - loop.start,
+        best_loss=loop.best_loss,
+        best_step=loop.best_step,
     )
 
 
@@ -255,9 +357,13 @@ class _Loop:
         self.on_step, self.should_stop = on_step, should_stop
         self.step, self.cancelled = 0, False
         self.start = time.perf_counter()
+        self.stage_start, self.stage_first = 0, None  # the current scale's first step and loss
+        self.best_loss, self.best_step = None, None  # of the current scale
 
     def run(self, stage: _Stage, last: int) -> bool:
         """Steps up to global step `last` on `stage`; False if stopped early."""
+        self.stage_start, self.stage_first = self.step, None
+        self.best_loss, self.best_step = None, None
         while self.step < last:
             if self.should_stop is not None and self.should_stop():
                 self.cancelled = True
@@ -274,14 +380,29 @@ class _Loop:
         every = self.cfg.snapshot_every
         return min(n, every - self.step % every) if every else n
 
+    def _check(self, step: int, total: float, row: np.ndarray) -> None:
+        """Raise `DivergedError` for a non-finite step or one far above its scale's start;
+        otherwise note the scale's first and best losses."""
+        if not np.isfinite(row).all():
+            raise DivergedError(step)
+        if self.stage_first is None:
+            self.stage_first = total
+        elif step - self.stage_start > GRACE_STEPS and total > DIVERGE_FACTOR * self.stage_first > 0:
+            start = self.stage_first
+            raise DivergedError(
+                step, f"diverging: the loss rose to {total:.3g}, over {DIVERGE_FACTOR:g}x its start {start:.3g}"
+            )
+        if self.best_loss is None or total < self.best_loss:
+            self.best_loss, self.best_step = total, step
+
     def _report(self, stage: _Stage, losses: np.ndarray, t0: float, t1: float, last: int) -> None:
         """One event per step of the chunk, its time shared equally among them; raises
-        `DivergedError` at the first non-finite step (the steps before it are reported)."""
+        `DivergedError` at the first bad step (the steps before it are reported)."""
         per = (t1 - t0) / len(losses)
         for i, row in enumerate(losses):
             step = self.step + i + 1
-            if not np.isfinite(row).all():
-                raise DivergedError(step)
+            named = unstack_losses(row)
+            self._check(step, named["total"], row)
             if self.on_step is None:
                 continue
             every = self.cfg.snapshot_every
@@ -289,7 +410,7 @@ class _Loop:
             self.on_step(
                 StepEvent(
                     step,
-                    *map(float, row),
+                    **{f"{name}_loss": value for name, value in named.items()},
                     step_seconds=per,
                     elapsed_seconds=t0 + per * (i + 1) - self.start,
                     size=stage.size,

@@ -44,6 +44,9 @@ OPTIONAL_CONFIG_COLUMNS = {
     "coarse_iterations": 0,
     "steps_per_call": 1,
     "jit_compile": False,
+    "loss_convention": "gatys",
+    "keep_best": False,
+    "transform_temperature": 1.0,
 }
 # How a run belongs to a study (see store.studies).
 STUDY_COLUMNS = ("study_id", "study_cell", "study_variant")
@@ -120,8 +123,10 @@ def claim_run(db: Any, run_id: int | None, tf_version: str, device: str) -> int 
 
 def finish_run(db: Any, run_id: int, status: str, **fields: Any) -> None:
     """Close a run: `status` plus any of output_image, error, steps_done, wall_seconds,
-    total_loss, content_loss, style_loss, tv_loss."""
+    total_loss, content_loss, style_loss, tv_loss, best_loss, best_step."""
     allowed = {
+        "best_loss",
+        "best_step",
         "output_image",
         "error",
         "steps_done",

@@ -128,6 +128,19 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "UPDATE iterations SET size = runs.size FROM runs WHERE runs.id = iterations.run_id",
         ],
     ),
+    (
+        4,
+        "loss conventions, best loss, keep-best option, transform temperature",
+        [
+            # Runs before this used the study's Gatys formulas (their gram_convention says
+            # which normalisation): they read as 'gatys'.
+            "ALTER TABLE runs ADD COLUMN loss_convention VARCHAR DEFAULT 'gatys'",
+            "ALTER TABLE runs ADD COLUMN keep_best BOOLEAN DEFAULT false",
+            "ALTER TABLE runs ADD COLUMN transform_temperature DOUBLE DEFAULT 1.0",
+            "ALTER TABLE runs ADD COLUMN best_loss DOUBLE",
+            "ALTER TABLE runs ADD COLUMN best_step INTEGER",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

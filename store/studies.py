@@ -65,7 +65,8 @@ def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]], gram_conven
     """Queue the cells that have no finished, queued or running run yet.
 
     Each cell is a dict with `config` (resolved config dict), `content_image`,
-    `style_image`, `cell` (its identity) and `variant`. Returns counts: `queued` (new),
+    `style_image`, `cell` (its identity), `variant` and optionally its own
+    `gram_convention` (else the argument's). Returns counts: `queued` (new),
     `requeued` (latest run failed/cancelled/interrupted), `finished` and `active` (left alone).
     """
     counts = {"queued": 0, "requeued": 0, "finished": 0, "active": 0}
@@ -83,7 +84,8 @@ def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]], gram_conven
                 counts["finished" if status == "finished" else "active"] += 1
                 continue
             study = {"study_id": study_id, "study_cell": cell["cell"], "study_variant": cell["variant"]}
-            insert_run(con, cell["config"], cell["content_image"], cell["style_image"], gram_convention, study=study)
+            formulas = cell.get("gram_convention", gram_convention)
+            insert_run(con, cell["config"], cell["content_image"], cell["style_image"], formulas, study=study)
             counts["requeued" if status else "queued"] += 1
     return counts
 

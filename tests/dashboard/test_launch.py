@@ -18,7 +18,7 @@ def test_build_config_resolves_backbone_defaults():
     cfg = launch.build_config({"backbone": "resnet50", **TINY})
     bb = BACKBONES["resnet50"]
     assert cfg.content_layer == bb.content_layer and cfg.style_layers == bb.style_layers
-    assert cfg.learning_rate == bb.defaults.learning_rate and cfg.iterations == 3
+    assert cfg.learning_rate == bb.defaults["portable"].learning_rate and cfg.iterations == 3
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_both_backbones_share_settings_but_not_tuned_defaults():
     assert [c.backbone for c in configs] == list(BACKBONES)
     for cfg in configs:
         bb = BACKBONES[cfg.backbone]
-        assert cfg.learning_rate == bb.defaults.learning_rate and cfg.style_layers == bb.style_layers
+        assert cfg.learning_rate == bb.defaults["portable"].learning_rate and cfg.style_layers == bb.style_layers
         assert (cfg.seed, cfg.iterations, cfg.size) == (7, 3, 32)
     with pytest.raises(ConfigError, match="one backbone"):
         launch.both_backbone_configs({**TINY, "weights": "/some/file.h5"})

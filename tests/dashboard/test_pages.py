@@ -100,7 +100,7 @@ def test_launch_from_uploads_queues_a_run_and_cancel_works(db, image_files):
     vgg = BACKBONES["vgg16"]
     assert run["weights"] == "none" and run["backbone"] == "vgg16" and run["content_layer"] == vgg.content_layer
     assert run["style_layers"] == list(vgg.style_layers)
-    assert run["learning_rate"] == vgg.defaults.learning_rate and run["gram_convention"] == GRAM_CONVENTION
+    assert run["learning_rate"] == vgg.defaults["portable"].learning_rate and run["gram_convention"] == GRAM_CONVENTION
     assert store_images.list_input_images(db, "content") == [(run["content_image"], "my photo.jpg")]
     # the live view follows it, with a Cancel button
     assert any("step 0 / 5" in p.proto.text for p in at.get("progress"))
@@ -130,8 +130,8 @@ def test_launch_backbone_change_resets_layers_and_defaults(populated):
     assert at.selectbox(key="launch_content_layer").value == resnet.content_layer
     assert "block5_conv2" not in at.selectbox(key="launch_content_layer").options
     assert at.multiselect(key="launch_style_layers").value == list(resnet.style_layers)
-    assert at.number_input(key="launch_learning_rate").value == resnet.defaults.learning_rate
-    assert at.number_input(key="launch_style_weight").value == resnet.defaults.style_weight
+    assert at.number_input(key="launch_learning_rate").value == resnet.defaults["portable"].learning_rate
+    assert at.number_input(key="launch_style_weight").value == resnet.defaults["portable"].style_weight
 
 
 def test_launch_speed_options_reset_the_rate_and_are_queued(populated):
@@ -144,7 +144,7 @@ def test_launch_speed_options_reset_the_rate_and_are_queued(populated):
     at.selectbox(key="launch_backbone").set_value("resnet50").run()
     assert at.number_input(key="launch_learning_rate").value == 1.0  # still L-BFGS
     at.selectbox(key="launch_optimizer").set_value("adam").run()
-    assert at.number_input(key="launch_learning_rate").value == BACKBONES["resnet50"].defaults.learning_rate
+    assert at.number_input(key="launch_learning_rate").value == BACKBONES["resnet50"].defaults["portable"].learning_rate
     at.selectbox(key="launch_backbone").set_value("vgg16").run()
     at.selectbox(key="launch_optimizer").set_value("lbfgs")
     at.number_input(key="launch_size").set_value(64)
@@ -182,8 +182,8 @@ def test_launch_on_both_backbones_from_stored_images(populated):
     assert all(r["iterations"] == 6 and r["status"] == "queued" for r in runs.values())
     by_backbone = {r["backbone"]: r for r in runs.values()}
     for name, bb in BACKBONES.items():
-        assert by_backbone[name]["learning_rate"] == bb.defaults.learning_rate
-        assert by_backbone[name]["style_weight"] == bb.defaults.style_weight
+        assert by_backbone[name]["learning_rate"] == bb.defaults["portable"].learning_rate
+        assert by_backbone[name]["style_weight"] == bb.defaults["portable"].style_weight
         assert by_backbone[name]["content_layer"] == bb.content_layer
     first = store_runs.get_run(populated, 1)
     assert by_backbone["vgg16"]["content_image"] == first["content_image"]
@@ -214,7 +214,7 @@ def test_gallery_cards_link_to_run_detail_and_filters_narrow(populated):
     assert "1 run match" in texts(at.caption)
     assert [q for _, p, q in links(at) if p == "run"] == ["run=2"]
     at.multiselect(key="gallery_backbones").set_value([])
-    at.multiselect(key="gallery_lrs").set_value([BACKBONES["vgg16"].defaults.learning_rate]).run()
+    at.multiselect(key="gallery_lrs").set_value([BACKBONES["vgg16"].defaults["portable"].learning_rate]).run()
     assert [q for _, p, q in links(at) if p == "run"] == ["run=1"]
     at.multiselect(key="gallery_statuses").set_value(["finished"])
     at.selectbox(key="gallery_sort").set_value("oldest first").run()
@@ -350,7 +350,7 @@ def test_compare_tables_have_the_studys_shape(populated):
     assert list(loss.index) == [4, 8] and list(loss.columns) == ["resnet50", "vgg16"]
     assert list(tables["compare_table_time_every_n"].index) == [4, 8]
     assert (tables["compare_table_time_every_n"].diff().dropna() > 0).all().all()  # cumulative
-    rates = sorted({bb.defaults.learning_rate for bb in BACKBONES.values()})
+    rates = sorted({bb.defaults["portable"].learning_rate for bb in BACKBONES.values()})
     assert list(tables["compare_table_lr_final_loss"].index) == rates
     assert tables["compare_table_layers_vgg16"].loc[0, "content_layer"] == BACKBONES["vgg16"].content_layer
     downloads = {d.key for d in at.download_button}

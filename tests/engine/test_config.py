@@ -13,13 +13,31 @@ def test_resolve_fills_backbone_defaults(name):
     assert cfg.content_layer == bb.content_layer
     assert cfg.style_layers == bb.style_layers
     assert cfg.style_layer_weights == (1.0,) * len(bb.style_layers)
-    assert cfg.learning_rate == bb.defaults.learning_rate
-    assert (cfg.content_weight, cfg.style_weight) == (bb.defaults.content_weight, bb.defaults.style_weight)
+    assert cfg.learning_rate == bb.defaults["portable"].learning_rate
+    assert (cfg.content_weight, cfg.style_weight) == (bb.defaults["portable"].content_weight, bb.defaults["portable"].style_weight)
 
 
-def test_study_learning_rates_are_defaults():
-    assert TransferConfig(backbone="vgg16").resolve().learning_rate == 15
-    assert TransferConfig(backbone="resnet50").resolve().learning_rate == 20
+def test_study_learning_rates_are_the_gatys_defaults():
+    assert TransferConfig(backbone="vgg16", loss_convention="gatys").resolve().learning_rate == 15
+    assert TransferConfig(backbone="resnet50", loss_convention="gatys").resolve().learning_rate == 20
+
+
+def test_one_portable_setting_serves_both_backbones():
+    vgg, resnet = (TransferConfig(backbone=b).resolve() for b in ("vgg16", "resnet50"))
+    assert vgg.loss_convention == resnet.loss_convention == "portable"
+    fields = ("learning_rate", "content_weight", "style_weight", "tv_weight")
+    assert [getattr(vgg, f) for f in fields] == [getattr(resnet, f) for f in fields]
+
+
+def test_configs_stored_before_conventions_read_as_gatys():
+    old = validate(TransferConfig(size=64)).to_dict()
+    del old["loss_convention"], old["keep_best"]
+    assert TransferConfig.from_dict(old).loss_convention == "gatys"
+
+
+def test_unknown_convention_is_refused():
+    with pytest.raises(ConfigError, match="loss convention must be one of"):
+        validate(TransferConfig(loss_convention="mine"))
 
 
 def test_round_trip_through_dict():
@@ -72,6 +90,6 @@ def test_speed_options_resolve_explicitly():
     assert cfg.learning_rate == 1.0  # L-BFGS takes its own step, not the backbone's Adam rate
     assert cfg.coarse_iterations == 33  # an equal share per scale, the rest at full size
     assert scale_plan(cfg) == [(64, 33), (128, 33), (256, 34)]
-    adam = validate(TransferConfig(backbone="resnet50"))
+    adam = validate(TransferConfig(backbone="resnet50", loss_convention="gatys"))
     assert adam.learning_rate == 20.0 and adam.coarse_iterations == 0 and scale_plan(adam) == [(512, 1000)]
     assert validate(TransferConfig(optimizer="lbfgs", learning_rate=0.5)).learning_rate == 0.5

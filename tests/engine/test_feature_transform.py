@@ -24,6 +24,18 @@ def test_softmax_features_keep_shape_and_have_mean_1():
     np.testing.assert_allclose(softmax_features(x, temperature=1e6).numpy(), 1.0, atol=1e-3)
 
 
+def test_softmax_std_does_not_depend_on_the_scale_of_activations():
+    # Keras's caffe-scaled inputs give far larger activations than the torchvision ones
+    # SWAG's T = 1 was set for; T in units of the layer's std carries across.
+    from engine.transfer import temperature_for
+
+    x = tf.random.stateless_normal((1, 4, 4, 8), seed=(3, 4))
+    smooth = [softmax_features(k * x, temperature_for("softmax-std", k * x, 1.0)).numpy() for k in (1.0, 60.0)]
+    np.testing.assert_allclose(smooth[0], smooth[1], rtol=1e-4)
+    absolute = [softmax_features(k * x, temperature_for("softmax", k * x, 1.0)).numpy() for k in (1.0, 60.0)]
+    assert absolute[1].max() > 10 * absolute[0].max()  # T fixed: the larger scale saturates
+
+
 def test_resolve_makes_the_transform_layers_explicit():
     assert validate(TransferConfig(backbone="resnet50")).transform_layers == ()
     cfg = validate(TransferConfig(backbone="resnet50", feature_transform="softmax"))
@@ -49,7 +61,7 @@ def test_bad_transform_settings_are_refused(changes, message):
 
 def test_cli_flags_come_from_the_dataclass():
     actions = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions}
-    assert actions["feature_transform"].choices == ("none", "softmax")
+    assert actions["feature_transform"].choices == ("none", "softmax", "softmax-std")
     assert "transform_layers" in actions
 
 

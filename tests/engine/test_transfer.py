@@ -48,7 +48,8 @@ def test_content_init_starts_with_zero_content_loss(content_rgb, style_rgb, rand
 def test_divergence_stops_with_step(content_rgb, style_rgb, random_model):
     events = []
     with pytest.raises(DivergedError, match="diverged at step 1"):
-        run_transfer(_cfg(style_weight=1e38), content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+        cfg = _cfg(style_weight=1e38, loss_convention="gatys")
+        run_transfer(cfg, content_rgb, style_rgb, events.append, model=random_model("vgg16"))
     assert events == []
 
 
@@ -116,3 +117,61 @@ def test_xla_compiled_steps_run(content_rgb, style_rgb, random_model):
         model=random_model("vgg16"),
     )
     assert [e.step for e in events] == [1, 2, 3] and np.isfinite(events[-1].total_loss)
+
+
+def test_a_loss_that_climbs_far_above_its_start_stops_the_run_as_diverging(content_rgb, style_rgb, random_model):
+    # A huge step size on a content start: the loss shoots up and stays there.
+    events = []
+    cfg = _cfg(init="content", learning_rate=1e4, iterations=60, content_weight=1.0, style_weight=1e-6)
+    with pytest.raises(DivergedError, match="diverging"):
+        run_transfer(cfg, content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+    assert len(events) >= 20  # never within the grace steps
+
+
+def test_best_loss_and_step_are_those_of_the_lowest_logged_step(content_rgb, style_rgb, random_model):
+    events = []
+    result = run_transfer(_cfg(learning_rate=30.0), content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+    best = min(events, key=lambda e: e.total_loss)
+    assert result.best_loss == pytest.approx(best.total_loss) and result.best_step == best.step
+
+
+def test_keep_best_outputs_the_lowest_loss_image(content_rgb, style_rgb, random_model):
+    model = random_model("vgg16")
+    last = run_transfer(_cfg(learning_rate=30.0), content_rgb, style_rgb, model=model)
+    best = run_transfer(_cfg(learning_rate=30.0, keep_best=True), content_rgb, style_rgb, model=model)
+    # the best image's loss is the logged best (re-evaluated: equal up to float rounding
+    # and the uint8 rounding of nothing: the loss is evaluated before deprocessing)
+    assert best.total_loss == pytest.approx(best.best_loss, rel=1e-3)
+    assert best.total_loss <= last.total_loss * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
+def test_portable_losses_carry_across_sizes(backbone, content_rgb, style_rgb, random_model):
+    # The same run at 64 and 128 px: under the portable convention every term is a
+    # relative error, so the losses agree within a factor of 2 (features at two
+    # resolutions are not identical); the study's sums differ by the pixel count.
+    model = random_model(backbone)
+
+    def losses(convention, size):
+        events = []
+        cfg = _cfg(backbone=backbone, loss_convention=convention, size=size, iterations=3, init="noise", seed=1)
+        run_transfer(cfg, content_rgb, style_rgb, events.append, model=model)
+        return events[-1]
+
+    small, large = losses("portable", 64), losses("portable", 128)
+    assert 0.5 < large.total_loss / small.total_loss < 2.0
+    assert 0.5 < large.content_loss / small.content_loss < 2.0
+    assert losses("gatys", 128).content_loss / losses("gatys", 64).content_loss > 2.5
+
+
+def test_layer_shares_of_the_starting_style_loss_are_reported(content_rgb, style_rgb, random_model):
+    # (That they do not depend on a layer's activation scale is tested in test_losses.)
+    from engine.transfer import style_layer_shares
+
+    model = random_model("vgg16")
+    base = dict(size=64, init="noise")
+    gatys = style_layer_shares(_cfg(loss_convention="gatys", **base), content_rgb, style_rgb, model)
+    portable = style_layer_shares(_cfg(loss_convention="portable", **base), content_rgb, style_rgb, model)
+    assert sum(portable.values()) == pytest.approx(1.0) and sum(gatys.values()) == pytest.approx(1.0)
+    assert list(portable) == list(_cfg().style_layers)
+    assert max(portable.values()) < 0.6  # random weights: no layer takes over
