@@ -36,7 +36,7 @@ from engine.backbones import get_backbone  # noqa: E402
 from engine.config import TransferConfig, validate  # noqa: E402
 from engine.images import load_image_file, resize_longest, resize_to  # noqa: E402
 from engine.metrics import fidelity_metrics  # noqa: E402
-from engine.transfer import run_transfer  # noqa: E402
+from engine.transfer import DivergedError, run_transfer  # noqa: E402
 from engine.weights import load_backbone  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "images"
@@ -66,6 +66,8 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
 
 
 def _value(text: str) -> Any:
+    if "+" in text:  # a list value: style_layers=conv1_relu+conv2_block3_out
+        return tuple(text.split("+"))
     for kind in (int, float):
         try:
             return kind(text)
@@ -131,8 +133,11 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             content = load_image_file(IMAGES / "content" / f"{photo}.jpg")
             style = load_image_file(IMAGES / "style" / f"{painting}.jpg")
-            out, measured = run_one(cfg, model, content, style)
-            row.update(measured, image=_save(args.out, row, out))
+            try:
+                out, measured = run_one(cfg, model, content, style)
+                row.update(measured, image=_save(args.out, row, out))
+            except DivergedError as exc:  # a result too: this setting does not work
+                row.update(error=str(exc), seconds=float("nan"))
             with results.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(_line(row), flush=True)
@@ -147,6 +152,8 @@ def _save(out: Path, row: dict[str, Any], image: np.ndarray) -> str:
 
 
 def _line(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"{row['backbone']:9} {row['size']:4} {row['pair']:32} {json.dumps(row['setting'])} {row['error']}"
     metrics = " ".join(f"{m}={row[m]:.3g}" for m in TARGETS if m in row)
     head = f"{row['backbone']:9} {row['size']:4} {row['pair']:32} {json.dumps(row['setting'])}"
     return f"{head} {metrics} ssim={row['ssim']:.3g} {row['seconds']:.0f}s"

@@ -25,7 +25,9 @@ from engine.cli_support import (  # noqa: E402
     format_progress,
     format_run,
     given_fields,
+    load_images,
     parse_seeds,
+    study_image_paths,
     weights_by_backbone,
 )
 from engine.config import ConfigError, TransferConfig, validate  # noqa: E402
@@ -72,8 +74,14 @@ def _add_weights_flags(parser: argparse.ArgumentParser, what: str) -> None:
 def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
     study = sub.add_parser("study", help="launch or resume a study: a preset grid of runs")
     study.add_argument("--preset", required=True, choices=list(PRESETS), help="which study to run")
-    study.add_argument("--content", action="append", required=True, help="content image file (repeatable)")
-    study.add_argument("--style", action="append", required=True, help="style image file (repeatable)")
+    study.add_argument("--content", action="append", help="content image file (repeatable; with --style)")
+    study.add_argument("--style", action="append", help="style image file (repeatable): every content x every style")
+    study.add_argument(
+        "--pair",
+        action="append",
+        metavar="PHOTO:PAINTING",
+        help="one content image with one style image (repeatable): instead of --content x --style",
+    )
     study.add_argument("--seeds", default=None, help="comma-separated seeds, a cell each [default: --seed or 0]")
     study.add_argument("--name", default=None, help="study name; a new name starts a fresh study [default: preset]")
     study.add_argument("--wait", action="store_true", help="run the queue here and print progress")
@@ -129,16 +137,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     style = load_image_file(args.style)
     model = load_model(cfg)  # fail before any row
     run_id = queue_run(args.db, cfg, content, style, Path(args.content).name, Path(args.style).name)
-    print(f"run {run_id}: {cfg.backbone}, {cfg.iterations} iterations at {cfg.size} px -> {resolve_db_path(args.db)}")
+    print(
+        f"run {run_id}: {cfg.backbone}, {cfg.iterations} iterations at {cfg.size} px, "
+        f"{cfg.loss_convention} losses -> {resolve_db_path(args.db)}"
+    )
     bar = ProgressBar(cfg.iterations)
     outcome = execute_run(args.db, run_id, progress=bar, model=model)
     bar.close()
     if outcome.status != "finished":
         print(f"run {run_id} {outcome.status}: {outcome.error or ''}", file=sys.stderr)
         return 1
+    output = "the best image" if cfg.keep_best else "the last image"
     print(
-        f"run {run_id} finished in {outcome.wall_seconds:.1f} s: total {outcome.total_loss:.6g}, "
-        f"content {outcome.content_loss:.6g}, style {outcome.style_loss:.6g}"
+        f"run {run_id} finished in {outcome.wall_seconds:.1f} s. Losses of the output ({output}, "
+        f"{cfg.loss_convention} convention): total {outcome.total_loss:.3g}, content {outcome.content_loss:.3g}, "
+        f"style {outcome.style_loss:.3g}; best logged total {outcome.best_loss:.3g} at step {outcome.best_step}"
     )
     return 0
 
@@ -200,12 +213,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset)
     overrides, seeds = _study_inputs(args)
     weights = weights_by_backbone(args)
-    contents = [(load_image_file(p), Path(p).name) for p in args.content]
-    styles = [(load_image_file(p), Path(p).name) for p in args.style]
+    photos, paintings, paired = study_image_paths(args.content, args.style, args.pair)
+    contents, styles = load_images(photos), load_images(paintings)
     for backbone, w in sorted(study_weights(preset, overrides, weights)):
         if w != "none":
             MODELS.get(backbone, w, 0)  # fail before any row; kept for --wait and the judges
-    launch = launch_study(args.db, preset, overrides, seeds, contents, styles, weights, args.name)
+    launch = launch_study(args.db, preset, overrides, seeds, contents, styles, weights, args.name, paired)
     c = launch.counts
     print(
         f"study {launch.study_id} ({preset.name}{', resumed' if launch.resumed else ''}): {launch.cells} cells: "
@@ -255,25 +268,18 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from engine.report import fair_rows, render_csv, render_markdown
+    from engine.report import build_report, render_csv, report_markdown
 
-    study = store_studies.get_study(args.db, args.study_id)
-    if study is None:
+    report = build_report(args.db, args.study_id)
+    if report is None:
         raise ConfigError(f"no study {args.study_id} in {resolve_db_path(args.db)}")
-    tables = store_studies.study_tables(args.db, args.study_id)
-    variants = [v["label"] for v in study["spec"]["variants"]]
-    fair = fair_rows(store_metrics.fair_table(args.db, args.study_id, variants))
-    note = "each output scored by both backbones' own losses at their default layers, and by network-free measures"
-    tables.append(store_studies.StudyTable("fair", "Fair metrics (mean per variant)", fair, note))
-    verdicts = store_metrics.verdicts(args.db, study_id=args.study_id)
     if args.format == "csv":
         try:
-            sys.stdout.write(render_csv(tables, verdicts, args.table))
+            sys.stdout.write(render_csv(report.tables, report.verdicts, args.table))
         except KeyError as exc:
             raise ConfigError(exc.args[0]) from None
         return 0
-    progress = store_studies.study_progress(args.db, args.study_id)
-    sys.stdout.write(render_markdown(study, progress, tables, verdicts))
+    sys.stdout.write(report_markdown(report))
     return 0
 
 

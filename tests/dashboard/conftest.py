@@ -14,6 +14,8 @@ from tests.conftest import ROOT
 
 VIEWS = ROOT / "dashboard" / "views"
 TIMEOUT_S = 60
+# The populated store's runs use distinct learning rates, so filters on it can tell them apart.
+FIXTURE_LRS = {"vgg16": 15.0, "resnet50": 20.0}
 
 
 def run_cli(content: Path, style: Path, backbone: str, db: Path) -> None:
@@ -22,12 +24,13 @@ def run_cli(content: Path, style: Path, backbone: str, db: Path) -> None:
 
     args = ["run", "--content", str(content), "--style", str(style), "--backbone", backbone]
     args += ["--size", "32", "--iterations", "8", "--snapshot-every", "4", "--weights", "none", "--db", str(db)]
+    args += ["--lr", str(FIXTURE_LRS[backbone])]
     assert main(args) == 0
 
 
 @pytest.fixture(scope="session")
 def populated_template(tmp_path_factory, image_files) -> Path:
-    """A store with run 1 (vgg16) and run 2 (resnet50), both finished, 8 steps each."""
+    """A store with run 1 (vgg16, lr 15) and run 2 (resnet50, lr 20), both finished, 8 steps each."""
     path = tmp_path_factory.mktemp("populated") / "nst.duckdb"
     content, style = image_files
     for backbone in ("vgg16", "resnet50"):

@@ -6,12 +6,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.backbones import BACKBONES
-from engine.config import GRAM_CONVENTION
+from engine.losses import CONVENTIONS
 from store import images as store_images
 from store import runs as store_runs
 from store.metrics import put_metrics
 from store.recorder import RunRecorder
-from tests.dashboard.conftest import ROOT, TIMEOUT_S, assert_clean, page
+from tests.dashboard.conftest import FIXTURE_LRS, ROOT, TIMEOUT_S, assert_clean, page
 
 PAGES = ("home.py", "launch.py", "gallery.py", "run_detail.py", "compare.py")
 
@@ -27,7 +27,8 @@ def links(at: AppTest) -> list[tuple[str, str, str]]:
 def queue_copy(db, run_id: int = 1, status: str = "queued") -> int:
     """A new run row with run `run_id`'s config and images."""
     run = store_runs.get_run(db, run_id)
-    return store_runs.create_run(db, run["config"], run["content_image"], run["style_image"], GRAM_CONVENTION, status)
+    formulas = run["gram_convention"]
+    return store_runs.create_run(db, run["config"], run["content_image"], run["style_image"], formulas, status)
 
 
 # --- empty store -------------------------------------------------------------------
@@ -100,7 +101,8 @@ def test_launch_from_uploads_queues_a_run_and_cancel_works(db, image_files):
     vgg = BACKBONES["vgg16"]
     assert run["weights"] == "none" and run["backbone"] == "vgg16" and run["content_layer"] == vgg.content_layer
     assert run["style_layers"] == list(vgg.style_layers)
-    assert run["learning_rate"] == vgg.defaults["portable"].learning_rate and run["gram_convention"] == GRAM_CONVENTION
+    assert run["learning_rate"] == vgg.defaults["portable"].learning_rate
+    assert run["gram_convention"] == CONVENTIONS["portable"].summary
     assert store_images.list_input_images(db, "content") == [(run["content_image"], "my photo.jpg")]
     # the live view follows it, with a Cancel button
     assert any("step 0 / 5" in p.proto.text for p in at.get("progress"))
@@ -214,7 +216,7 @@ def test_gallery_cards_link_to_run_detail_and_filters_narrow(populated):
     assert "1 run match" in texts(at.caption)
     assert [q for _, p, q in links(at) if p == "run"] == ["run=2"]
     at.multiselect(key="gallery_backbones").set_value([])
-    at.multiselect(key="gallery_lrs").set_value([BACKBONES["vgg16"].defaults["portable"].learning_rate]).run()
+    at.multiselect(key="gallery_lrs").set_value([FIXTURE_LRS["vgg16"]]).run()
     assert [q for _, p, q in links(at) if p == "run"] == ["run=1"]
     at.multiselect(key="gallery_statuses").set_value(["finished"])
     at.selectbox(key="gallery_sort").set_value("oldest first").run()
@@ -350,7 +352,7 @@ def test_compare_tables_have_the_studys_shape(populated):
     assert list(loss.index) == [4, 8] and list(loss.columns) == ["resnet50", "vgg16"]
     assert list(tables["compare_table_time_every_n"].index) == [4, 8]
     assert (tables["compare_table_time_every_n"].diff().dropna() > 0).all().all()  # cumulative
-    rates = sorted({bb.defaults["portable"].learning_rate for bb in BACKBONES.values()})
+    rates = sorted(FIXTURE_LRS.values())
     assert list(tables["compare_table_lr_final_loss"].index) == rates
     assert tables["compare_table_layers_vgg16"].loc[0, "content_layer"] == BACKBONES["vgg16"].content_layer
     downloads = {d.key for d in at.download_button}
@@ -380,7 +382,7 @@ def test_compare_fair_metrics_cross_evaluation_and_verdicts(populated):
     assert {"judge_style_loss [vgg16]", "judge_style_loss [resnet50]"} <= set(fair.columns)
     assert list(cross.columns) == ["producer", "ResNet50", "VGG16"] and len(cross) == 2  # producer x judge
     text = "\n".join(str(m.value) for m in at.markdown)
-    assert "outputs" in text and "1 pair(s) (one pair: no spread)" in text
+    assert "one pair: no interval" in text and "n = 1" in text
     assert "SSIM to the content** (higher is better)" in text  # the metrics explained
     keys = {d.key for d in at.download_button}
     assert {"compare_dl_fair", "compare_dl_cross_eval", "compare_dl_verdicts"} <= keys

@@ -8,7 +8,7 @@ import pytest
 
 from engine import runner
 from engine.__main__ import main
-from engine.config import ConfigError
+from engine.config import ConfigError, TransferConfig
 from engine.studies import (
     KEY_NEUTRAL,
     PRESETS,
@@ -16,6 +16,7 @@ from engine.studies import (
     get_preset,
     image_pairs,
     spec_key,
+    spec_pairs,
     study_spec,
     study_weights,
 )
@@ -39,13 +40,21 @@ def test_cell_count_is_variants_x_pairs_x_seeds(preset, variants):
 def test_optimizers_preset_uses_each_optimizers_own_rate():
     cells = build_cells(PRESETS["optimizers"], {}, [0], PAIRS[:1])
     got = [(c.config.backbone, c.config.optimizer, c.config.scales, c.config.learning_rate) for c in cells]
+    vgg, resnet = (TransferConfig(backbone=b).resolve().learning_rate for b in ("vgg16", "resnet50"))
     assert got[:4] == [
-        ("vgg16", "adam", 1, 15),
+        ("vgg16", "adam", 1, vgg),
         ("vgg16", "lbfgs", 1, 1),
-        ("vgg16", "adam", 2, 15),
+        ("vgg16", "adam", 2, vgg),
         ("vgg16", "lbfgs", 2, 1),
     ]
-    assert got[4][3] == 20 and got[5][3] == 1
+    assert got[4][3] == resnet and got[5][3] == 1
+
+
+def test_the_study_presets_pin_the_study_formulas():
+    for name in ("backbones", "lr-sweep", "layer-sets"):
+        cells = build_cells(PRESETS[name], {}, [0], PAIRS[:1])
+        assert {c.config.loss_convention for c in cells} == {"gatys"}
+    assert {c.config.loss_convention for c in build_cells(PRESETS["defaults"], {}, [0], PAIRS[:1])} == {"portable"}
 
 
 def test_cell_keys_of_studies_from_before_the_speed_options_still_match():
@@ -77,7 +86,7 @@ def test_presets_mirror_the_study():
     assert [(c.config.backbone, c.config.feature_transform) for c in fix] == [
         ("vgg16", "none"),
         ("resnet50", "none"),
-        ("resnet50", "softmax"),
+        ("resnet50", "softmax-std"),
     ]
     assert fix[2].config.transform_layers == ("conv3_block4_out", "conv3_block1_1_conv", "conv4_block1_1_conv")
 
@@ -92,6 +101,20 @@ def test_overrides_and_per_backbone_weights():
         ("vgg16", "none"),
         ("resnet50", "/w/resnet.h5"),
     }
+
+
+def test_explicit_pairs_are_zipped_not_crossed_and_stored_only_when_given():
+    assert image_pairs(["c1", "c2"], ["s1", "s2"]) == [("c1", "s1"), ("c1", "s2"), ("c2", "s1"), ("c2", "s2")]
+    assert image_pairs(["c1", "c2", "c1"], ["s1", "s2", "s1"], paired=True) == [("c1", "s1"), ("c2", "s2")]
+    assert image_pairs(["c1", "c1"], ["s1"]) == [("c1", "s1")]  # each pair once
+    with pytest.raises(ConfigError, match="as many"):
+        image_pairs(["c1"], ["s1", "s2"], paired=True)
+    crossed = study_spec(PRESETS["backbones"], {}, [0], ["c1", "c2"], ["s1"])
+    assert "pairs" not in crossed  # specs of cross-product studies keep their old identity
+    assert spec_pairs(crossed) == [("c1", "s1"), ("c2", "s1")]
+    paired = study_spec(PRESETS["backbones"], {}, [0], ["c1", "c2"], ["s1"], pairs=[("c2", "s1")])
+    assert paired["pairs"] == [["c2", "s1"]] and spec_pairs(paired) == [("c2", "s1")]
+    assert spec_key("a", paired) != spec_key("a", crossed)
 
 
 def test_same_name_and_spec_is_the_same_study():
@@ -128,11 +151,17 @@ def test_study_end_to_end_resume_and_report(db, image_files, random_model, capsy
 
     # cross-evaluation: every output judged by both judges (producer x judge = 2 x 2)
     long = store_metrics.get_metrics(db, ids)
-    judged = long[long["judge"] != ""]
+    judged = long[long["metric"].str.startswith("judge_")]
     assert sorted(judged.groupby(["run_id", "judge"]).size().items()) == [
         ((i, j), 3) for i in ids for j in ("resnet50", "vgg16")
     ]
     assert judged["value"].notna().all() and judged["detail"].str.contains("weights=none").all()
+    # neutral judges: two rows each per run, computed or skipped with a reason (never downloaded)
+    neutral = long[long["metric"].str.startswith("neutral_")]
+    assert sorted(neutral.groupby(["run_id", "judge"]).size().items()) == [
+        ((i, j), 2) for i in ids for j in ("inception_v3", "vgg19")
+    ]
+    assert (neutral["value"].notna() | neutral["detail"].str.startswith("skipped: ")).all()
     assert {"ssim", "edge_corr", "color_w2", "loss_ratio_final"} <= set(long["metric"])
 
     # re-launch: nothing to do; a failed cell is re-queued and run again
@@ -155,7 +184,9 @@ def test_study_end_to_end_resume_and_report(db, image_files, random_model, capsy
     assert main(["report", "1", "--db", str(db)]) == 0
     report = capsys.readouterr().out
     assert "| iteration | VGG16 loss | ResNet50 loss |" in report and "## Verdicts" in report
-    assert "outputs" in report and "(VGG16 judge)" in report
+    assert "(VGG16 judge)" in report and "not used for verdicts" in report  # the cross-evaluation, apart
+    assert "What ran (from the 2 finished run(s)): iterations 4, size 32 px" in report
+    assert "1000 iterations" not in report and "one pair: no interval" in report
     assert main(["studies", "--db", str(db)]) == 0 and "backbones" in capsys.readouterr().out
     assert main(["metrics", str(ids[1]), "--db", str(db)]) == 0  # recompute: same rows again
     assert len(store_metrics.get_metrics(db, [ids[1]])) == len(long) // 2
