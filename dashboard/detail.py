@@ -61,12 +61,23 @@ def pick_run(db: Any) -> int | None:
 def header(run: dict[str, Any]) -> None:
     """Title line, key numbers and warnings."""
     st.subheader(f"Run #{run['id']} · {run['backbone']} · {status_label(run['status'])}")
-    cols = st.columns(5)
-    cols[0].metric("Final total loss", fmt_loss(run["total_loss"]))
-    cols[1].metric("Steps", f"{run['steps_done']} / {run['iterations']}")
-    cols[2].metric("Learning rate", f"{run['learning_rate']:g}")
-    cols[3].metric("Wall time", fmt_duration(run["wall_seconds"]))
-    cols[4].metric("Size", f"{run['size']} px")
+    cols = st.columns(6)
+    convention = run.get("loss_convention") or "gatys"
+    which = "best" if run.get("keep_best") else "last"
+    cols[0].metric(
+        "Output's total loss",
+        fmt_loss(run["total_loss"]),
+        help=f"The output image ({which} of the run) evaluated once more, {convention} convention: comparable only "
+        "with runs of the same backbone and convention.",
+    )
+    best = run.get("best_loss")
+    best_step = f" (step {run['best_step']})" if present(run.get("best_step")) else ""
+    cols[1].metric("Best logged loss", fmt_loss(best) + best_step if present(best) else "–")
+    cols[2].metric("Steps", f"{run['steps_done']} / {run['iterations']}")
+    cols[3].metric("Learning rate", f"{run['learning_rate']:g}")
+    cols[4].metric("Wall time", fmt_duration(run["wall_seconds"]))
+    cols[5].metric("Size", f"{run['size']} px")
+    st.caption(f"Losses: {convention} convention (`{run['gram_convention']}`)")
     random_weights_warning(run["weights"])
     if present(run["error"]):
         st.error(f"Error: {run['error']}")

@@ -17,27 +17,42 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from store.metrics import METRICS, display
+from store.metrics import CROSS_EVAL, METRICS, NETWORK_FREE, NEUTRAL, OWN_LOSS, display, metric_column
 from store.metrics import metric_label as store_metric_label
 
 log = logging.getLogger(__name__)
 
 # What each metric measures, in one line (the full definitions are in store/SCHEMA.md).
 DESCRIPTIONS = {
+    "ssim": "structural similarity of output and content photo in greyscale (1 = identical structure; colour "
+    "changes, which stylisation should make, do not count against it)",
+    "edge_corr": "correlation of the Sobel edge maps of output and content photo (1 = the same edges in the same "
+    "places)",
+    "color_ratio": "colour distance output→style ÷ photo→style (Gaussian W2 of the CIELAB statistics): 1 = the "
+    "colours are unchanged from the photo, lower = closer to the style's palette, 0 = the style's",
+    "texture_ratio": "texture distance output→style ÷ photo→style: 1 = the texture is unchanged from the photo, "
+    "lower = closer to the style's brush work",
+    "grid_ratio": "share of spectral power at 2-pixel periods (the checkerboard of stride-2 network layers) ÷ the "
+    "photo's: ~1 = no more grid than the photo had, ≫ 1 = checkerboard artefacts",
+    "neutral_style_distance": "a neutral judge network (one that made neither output) compares the Gram matrices "
+    "of output and style image at its style layers: relative error, 0 = same style statistics",
+    "neutral_content_distance": "the neutral judge's relative feature error of output vs photo at its content "
+    "layer (0 = same content features)",
+    "color_w2": "distance between the colour statistics (mean and covariance in CIELAB) of output and style "
+    "image, in Lab units (0 = same palette); the colour ratio normalises it by the photo's distance",
+    "texture_swd": "sliced Wasserstein distance between 7 × 7 patches of the Laplacian pyramids of output and "
+    "style image (Karras et al. 2018; 0 = same texture statistics); the texture ratio normalises it",
     "judge_style_loss": "the judge backbone's own style loss (Gram matrices at its default style layers) "
     "of the output against the style image",
     "judge_content_loss": "the judge's own content loss of the output against the content image, at its default "
     "content layer",
     "judge_total_loss": "α · content + β · style loss with the judge's default weights",
-    "ssim": "structural similarity of output and content image (1 = identical structure); needs no network",
-    "edge_corr": "correlation of the Sobel edge maps of output and content image (1 = same edges); needs no network",
-    "color_w2": "distance between the colour statistics (mean and covariance in CIELAB) of output and style "
-    "image (0 = same palette); needs no network",
     "loss_ratio_final": "the run's last total loss ÷ its total loss at step 1: how far it brought its own loss "
     "down, on any backbone's scale",
     "iters_to_90": "the first step at which the run had made 90 % of its total loss drop",
     "iters_to_99": "the first step at which the run had made 99 % of its total loss drop",
 }
+CROSS_EVAL_LABEL = "each judge network favours outputs made with its own objective; not used for verdicts"
 JUDGED = {"style loss": "judge_style_loss", "content loss": "judge_content_loss", "total loss": "judge_total_loss"}
 HINT = (
     "Fair metrics are computed when a run finishes; for runs made before they existed, run "
@@ -64,22 +79,39 @@ def column_config(frame: pd.DataFrame) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for col in map(str, frame.columns):
         if col.removesuffix(" std").partition(" [")[0] in METRICS:
-            fmt = "%d" if col.startswith("iters_to") and not col.endswith(" std") else "%.4g"
+            fmt = "%d" if col.startswith("iters_to") and not col.endswith(" std") else "%.3g"
             config[col] = st.column_config.NumberColumn(metric_label(col), help=metric_help(col), format=fmt)
     return config
 
 
+def _group_lines(group: str) -> list[str]:
+    return [
+        f"- **{info.label}** ({info.better} is better): {DESCRIPTIONS.get(m, '')}."
+        for m, info in METRICS.items()
+        if info.group == group
+    ]
+
+
 def explain() -> None:
-    """A short explanation of every metric, folded away."""
+    """A short explanation of every metric and of how verdicts are reached, folded away."""
     with st.expander("What the fair metrics mean"):
-        lines = [
-            f"- **{METRICS[m].label}** ({METRICS[m].better} is better): {DESCRIPTIONS.get(m, '')}." for m in METRICS
+        lines = ["**Network-free measures** (verdicts rest on these):", *_group_lines(NETWORK_FREE)]
+        lines += [
+            "\nDistances to the style are given as output→style ÷ photo→style: 1 = unchanged from the photo, "
+            "lower = closer to the style. The photo is resized to the output's size first.",
+            "\n**Neutral judges** (ImageNet networks that produced neither output: VGG19, Inception v3; each runs "
+            "only when its weights file is in Keras's cache, else its rows say *skipped*):",
+            *_group_lines(NEUTRAL),
+            "\n**Cross-evaluation** by the producing backbones' own losses at their default layers: "
+            f"{CROSS_EVAL_LABEL}. Compare values within one judge only: each judge has its own scale.",
+            *_group_lines(CROSS_EVAL),
+            "\n**Each run on its own loss** (convergence, not quality; not used for verdicts):",
+            *_group_lines(OWN_LOSS),
+            "\n**Verdicts** pair outputs of the same photo, painting and seed across producers and give the mean "
+            "difference (the geometric-mean ratio for ratio metrics) with its 95 % Student t interval and the "
+            "number of pairs n. A winner is named only when the interval excludes no difference; otherwise the "
+            "verdict says *no clear difference*, and one pair gives no interval at all.",
         ]
-        lines.append(
-            "\nCross-evaluation scores every output with **both** backbones' own losses at their default layers "
-            "(same judge weights for every output), so VGG16 and ResNet50 outputs are judged by the same rulers. "
-            "Compare values within one judge only: each judge has its own scale."
-        )
         st.markdown("\n".join(lines))
 
 
@@ -151,7 +183,7 @@ def cross_eval(values: pd.DataFrame) -> pd.DataFrame:
 
 def cross_eval_section(values: pd.DataFrame, prefix: str) -> None:
     """The 2 x 2 (producer x judge) view of one judged loss, as a table and a heat map."""
-    st.markdown("**Cross-evaluation: producer × judge**")
+    st.markdown(f"**Cross-evaluation: producer × judge** ({CROSS_EVAL_LABEL})")
     table = cross_eval(values)
     if table.empty:
         st.caption("No judged losses for these runs (a judge can be skipped: see the run's metrics detail).")
@@ -161,11 +193,12 @@ def cross_eval_section(values: pd.DataFrame, prefix: str) -> None:
     grid = part.pivot(index="producer", columns="judge", values="value").reset_index()
     grid.columns.name = None
     judges = [c for c in grid.columns if c != "producer"]
-    config = {j: st.column_config.NumberColumn(f"{j} judge", format="%.4g") for j in judges}
+    config = {j: st.column_config.NumberColumn(f"{j} judge", format="%.3g") for j in judges}
     st.dataframe(grid, key=f"{prefix}_cross_eval", hide_index=True, column_config=config)
     st.caption(
         f"Mean {measure} of each producer's outputs as each judge scores them. Read down a column: each judge "
-        "has its own scale. The heat map shows each value ÷ the best (lowest) under that judge."
+        "has its own scale. The heat map shows each value ÷ the best (lowest) under that judge. A judge scores "
+        "what it optimised, so its own backbone's outputs tend to win here: these numbers never enter a verdict."
     )
     st.altair_chart(charts.cross_eval_heatmap(part), key=f"{prefix}_cross_eval_chart")
     download(
@@ -184,10 +217,11 @@ def verdicts_section(verdicts: pd.DataFrame, prefix: str, weights: set[str] | No
         return
     if weights and "none" in weights:
         st.caption("These runs used random weights (`weights = none`): the verdicts only show the bookkeeping works.")
-    lines = [f"- **{METRICS[m].label}**: {s}" for m, s in zip(verdicts["metric"], verdicts["sentence"], strict=True)]
+    lines = [f"- **{metric_label(metric_column(r.metric, r.judge))}**: {r.sentence}" for r in verdicts.itertuples()]
     st.markdown("\n".join(lines))
     st.caption(
-        "Each verdict pairs outputs of the same images and seed; ± is the sample standard deviation over the "
-        "pairs. Ratios compare on each judge's own scale."
+        "Each verdict pairs outputs of the same images and seed across producers: mean difference (geometric-mean "
+        "ratio for ratio metrics), 95 % Student t interval, n pairs; a winner only when the interval excludes no "
+        "difference. Only network-free measures and neutral judges are used, never the cross-evaluation."
     )
     download(verdicts, f"{prefix}_verdicts", "verdicts", f"{prefix}_dl_verdicts")

@@ -19,8 +19,19 @@ import streamlit as st
 
 from dashboard import charts, fair
 from dashboard import studies as study_rules
-from engine.report import fair_rows, format_value, render_csv, render_markdown
+from engine.report import (
+    FAIR_NOTE,
+    RAW_LOSS_WARNING,
+    build_report,
+    design,
+    fair_rows,
+    format_value,
+    is_raw_loss_table,
+    render_csv,
+    report_markdown,
+)
 from store import metrics as store_metrics
+from store import provenance
 from store import studies as store_studies
 from store.studies import StudyTable
 
@@ -29,7 +40,6 @@ log = logging.getLogger(__name__)
 # How each table kind is charted: (chart function, x title, y title).
 MEASURES = {"total_loss": "total loss", "content_loss": "content loss", "style_loss": "style loss"}
 MEASURES |= {"elapsed_seconds": "cumulative seconds"}
-FAIR_NOTE = "each output scored by both backbones' own losses at their default layers, and by network-free measures"
 
 
 def _y_title(spec: dict[str, Any]) -> str:
@@ -55,7 +65,7 @@ def table_chart(table: StudyTable, spec: dict[str, Any], log_scale: bool) -> alt
 
 def _column_config(frame: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     """Number formats for a numeric study table; std columns explained."""
-    fmt = "%.2f" if spec.get("measure") == "elapsed_seconds" else "%.6g"
+    fmt = "%.3g"  # three significant figures, as in the Markdown report
     config: dict[str, Any] = {}
     for i, col in enumerate(map(str, frame.columns)):
         if i == 0 and spec["kind"] == "by_iteration":
@@ -81,6 +91,8 @@ def _display(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
 def table_block(study_id: int, table: StudyTable, spec: dict[str, Any], log_scale: bool) -> None:
     """One study table: title, the table in the study's shape, note, chart, CSV."""
     st.markdown(f"#### {table.title}")
+    if is_raw_loss_table(spec):
+        st.warning(RAW_LOSS_WARNING, icon="⚖️")
     if len(table.frame.columns) <= 1 or table.frame.empty:
         st.caption(table.note or "no data yet")
         return
@@ -106,35 +118,36 @@ def fair_block(db: Any, study: dict[str, Any]) -> None:
     """Fair metrics per variant (mean ± std), the producer x judge view and verdicts."""
     spec, study_id = study["spec"], int(study["id"])
     st.markdown("#### Fair metrics (mean per variant)")
-    table = store_metrics.fair_table(db, study_id, [v["label"] for v in spec["variants"]])
+    variants = [v["label"] for v in spec["variants"]]
+    table = store_metrics.fair_table(db, study_id, variants, store_metrics.FAIR_METRICS)
     if table.shape[1] <= 1:
         st.info(f"No fair metrics for this study's finished cells yet. {fair.HINT}", icon="📐")
     else:
         shown = fair.by_metric(table, "variant")
-        config = {c: st.column_config.NumberColumn(c, format="%.4g") for c in shown.columns[2:]}
+        config = {c: st.column_config.NumberColumn(c, format="%.3g") for c in shown.columns[2:]}
         st.dataframe(shown, key="study_table_fair", hide_index=True, column_config=config)
         st.caption(f"Mean over each variant's cells (± std where a variant has several); {FAIR_NOTE}.")
         long = fair.fair_long(table, "variant")
         if not long.empty:
             st.altair_chart(charts.metric_bars(long), key="study_chart_fair")
         fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
+    for judge, why in store_metrics.skipped_judges(db, study_id).items():
+        st.caption(f"{store_metrics.display(judge)} judge {why}")
     fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id), "study")
     fair.verdicts_section(store_metrics.verdicts(db, study_id=study_id), "study", _weights(spec))
     fair.explain()
 
 
-def report_downloads(db: Any, study: dict[str, Any], tables: list[StudyTable]) -> None:
+def report_downloads(db: Any, study: dict[str, Any]) -> None:
     """The whole report as `python -m engine report` writes it: Markdown and CSV."""
     study_id = int(study["id"])
-    variants = [v["label"] for v in study["spec"]["variants"]]
-    fair_table = fair_rows(store_metrics.fair_table(db, study_id, variants))
-    every = [*tables, StudyTable("fair", "Fair metrics (mean per variant)", fair_table, FAIR_NOTE)]
-    verdicts = store_metrics.verdicts(db, study_id=study_id)
-    progress = store_studies.study_progress(db, study_id)
+    report = build_report(db, study_id)
+    if report is None:
+        return
     left, right = st.columns(2)
     left.download_button(
         "Download the report (Markdown)",
-        data=render_markdown(study, progress, every, verdicts),
+        data=report_markdown(report),
         file_name=f"study{study_id}_report.md",
         mime="text/markdown",
         key="study_dl_report_md",
@@ -142,7 +155,7 @@ def report_downloads(db: Any, study: dict[str, Any], tables: list[StudyTable]) -
     )
     right.download_button(
         "Download every table (CSV)",
-        data=render_csv(every, verdicts),
+        data=render_csv(report.tables, report.verdicts),
         file_name=f"study{study_id}_report.csv",
         mime="text/csv",
         key="study_dl_report_csv",
@@ -150,17 +163,23 @@ def report_downloads(db: Any, study: dict[str, Any], tables: list[StudyTable]) -
     )
 
 
+def report_header(db: Any, study: dict[str, Any]) -> None:
+    """What the study is for (its preset) and what actually ran, read from its runs."""
+    ran = provenance.ran_line(provenance.study_configs(db, int(study["id"])))
+    st.caption(f"{design(study['spec']['description'])}. {ran}")
+    st.caption(
+        f"{RAW_LOSS_WARNING} Compare raw losses within a backbone; the fair metrics below compare across backbones."
+    )
+
+
 def render(db: Any, study: dict[str, Any]) -> None:
     """The study's report: its tables with charts, fair metrics, verdicts, downloads."""
     st.markdown("### Report")
-    st.caption(
-        "Raw losses are on each backbone's own scale (its features and loss weights differ by orders of "
-        "magnitude): compare them within a backbone; the fair metrics below compare across backbones."
-    )
+    report_header(db, study)
     tables = store_studies.study_tables(db, int(study["id"]))
     specs = {t["id"]: t for t in study["spec"]["tables"]}
     log_scale = st.toggle("Log scale for losses", value=True, key="study_log")
     for table in tables:
         table_block(int(study["id"]), table, specs[table.id], log_scale)
     fair_block(db, study)
-    report_downloads(db, study, tables)
+    report_downloads(db, study)

@@ -12,10 +12,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from engine.backbones import BACKBONES
 from engine.config import ConfigError, TransferConfig
+from engine.images import load_image_file
 from engine.transfer import StepEvent
 from store import images as store_images
 from store import runs as store_runs
@@ -71,6 +73,40 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds needs distinct integers, got {text!r}")
     return seeds
+
+
+def parse_pair(text: str) -> tuple[str, str]:
+    """`--pair PHOTO:PAINTING` -> (photo, painting). A path may hold a colon itself: the
+    split where both sides are existing files wins, else the first colon."""
+    splits = [(text[:i], text[i + 1 :]) for i, ch in enumerate(text) if ch == ":"]
+    splits = [(a, b) for a, b in splits if a and b]
+    if not splits:
+        raise ConfigError(f"--pair expects PHOTO:PAINTING (two image files joined by ':'), got {text!r}")
+    return next(((a, b) for a, b in splits if Path(a).is_file() and Path(b).is_file()), splits[0])
+
+
+def study_image_paths(
+    contents: list[str] | None, styles: list[str] | None, pairs: list[str] | None
+) -> tuple[list[str], list[str], bool]:
+    """(photo paths, painting paths, paired) from `study`'s flags: either --pair (each
+    photo with its own painting) or --content and --style (every photo with every painting)."""
+    if pairs and (contents or styles):
+        raise ConfigError("give --pair PHOTO:PAINTING, or --content and --style, not both")
+    if pairs:
+        photos, paintings = zip(*(parse_pair(p) for p in pairs), strict=True)
+        return list(photos), list(paintings), True
+    if not contents or not styles:
+        raise ConfigError("a study needs --content and --style images, or --pair PHOTO:PAINTING")
+    return list(contents), list(styles), False
+
+
+def load_images(paths: list[str]) -> list[tuple[np.ndarray, str]]:
+    """(pixels, file name) of each path, each file read once (pairs may repeat a photo)."""
+    loaded: dict[str, np.ndarray] = {}
+    for p in paths:
+        if p not in loaded:
+            loaded[p] = load_image_file(p)
+    return [(loaded[p], Path(p).name) for p in paths]
 
 
 def weights_by_backbone(args: argparse.Namespace) -> dict[str, str]:

@@ -1,27 +1,103 @@
 """Text rendering of a study report for the command line: Markdown or CSV.
 
 The tables come from `store.studies` / `store.metrics` already in the study's shape;
-this module only formats them ("mean ± std" in Markdown, separate std columns in CSV).
+this module assembles them (`build_report`, shared with the dashboard) and only formats
+them ("mean ± std" in Markdown, to three significant figures; separate std columns and
+full precision in CSV).
 """
 
 from __future__ import annotations
 
-import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from store.metrics import metric_label
+from store import metrics as store_metrics
+from store import provenance
+from store import studies as store_studies
+from store.metrics import display, metric_label
+from store.stats import sig3
 from store.studies import StudyTable
+
+RAW_LOSS_WARNING = (
+    "Raw losses are on each backbone's own feature scale and loss convention: not comparable across backbones."
+)
+FAIR_NOTE = (
+    "network-free measures and neutral judge networks (ones that produced neither output); ratios are "
+    "output→style ÷ photo→style distances, so 1 = unchanged from the photo"
+)
+CROSS_EVAL_NOTE = (
+    "each judge network favours outputs made with its own objective; not used for verdicts. Every output is "
+    "scored by each producing backbone's own losses at its default layers"
+)
+VERDICT_NOTE = (
+    "Paired over the same (content, style, seed) cells; 95 % Student t intervals of the mean difference (of the "
+    "log ratio for ratio metrics); a winner only when the interval excludes no difference. Only network-free "
+    "measures and neutral judges are used."
+)
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """Everything a study report shows, read from the store."""
+
+    study: dict[str, Any]
+    progress: dict[str, Any]
+    tables: list[StudyTable]  # the preset's tables, then "fair" and "cross_eval"
+    verdicts: pd.DataFrame
+    ran: str  # what actually ran, from the runs' configs
+
+
+def build_report(db: Any, study_id: int) -> StudyReport | None:
+    """The study's report (None when there is no such study)."""
+    study = store_studies.get_study(db, study_id)
+    if study is None:
+        return None
+    variants = [v["label"] for v in study["spec"]["variants"]]
+    fair = fair_rows(store_metrics.fair_table(db, study_id, variants, store_metrics.FAIR_METRICS))
+    skipped = store_metrics.skipped_judges(db, study_id)
+    fair_note = FAIR_NOTE + "".join(f". {display(j)} judge {why}" for j, why in skipped.items())
+    cross = fair_rows(store_metrics.fair_table(db, study_id, variants, store_metrics.CROSS_EVAL_METRICS))
+    tables = [
+        *store_studies.study_tables(db, study_id),
+        StudyTable("fair", "Fair metrics (mean per variant)", fair, fair_note),
+        StudyTable("cross_eval", "Cross-evaluation by the producing backbones (not used for verdicts)", cross,
+                   CROSS_EVAL_NOTE),
+    ]  # fmt: skip
+    return StudyReport(
+        study,
+        store_studies.study_progress(db, study_id),
+        tables,
+        store_metrics.verdicts(db, study_id=study_id),
+        provenance.ran_line(provenance.study_configs(db, study_id)),
+    )
 
 
 def format_value(value: Any) -> str:
-    """Numbers with 6 significant digits (like the study's tables), blanks for missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Numbers to three significant figures, integers as they are, blanks for missing."""
+    if value is None or (isinstance(value, float | np.floating) and value != value):
         return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        return sig3(float(value))
     return str(value)
+
+
+def is_raw_loss_table(spec: dict[str, Any]) -> bool:
+    """True for the tables of raw losses (Tables 3, 5-7, final losses), not seconds."""
+    if spec.get("kind") == "by_iteration":
+        return spec.get("measure", "total_loss") != "elapsed_seconds"
+    return spec.get("kind") in ("by_learning_rate", "layer_sets", "final")
+
+
+def design(description: str) -> str:
+    """The preset's description without its iteration count: the header states what ran
+    instead, read from the runs (a launch may override the preset's iterations)."""
+    return re.sub(r",?\s*\b\d[\d,]*\s+iterations\b", "", description)
 
 
 def _merge_std_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,25 +157,46 @@ def fair_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def render_markdown(
-    study: dict[str, Any], progress: dict[str, Any], tables: list[StudyTable], verdicts: pd.DataFrame
-) -> str:
-    """The whole report as Markdown: header, each table with its note, fair metrics, verdicts."""
+def _images_phrase(spec: dict[str, Any]) -> str:
+    if spec.get("pairs"):
+        return f"{len(spec['pairs'])} photo:painting pair(s)"
+    return f"{len(spec['content_images'])} content x {len(spec['style_images'])} style image(s)"
+
+
+def header_lines(study: dict[str, Any], progress: dict[str, Any], ran: str) -> list[str]:
+    """The report's title and what the study is, as Markdown lines."""
     spec = study["spec"]
-    done = f"{int(progress.get('finished', 0))}/{study['cells']} cells finished"
-    out = [
+    done = f"{int(progress.get('finished', 0) or 0)}/{study['cells']} cells finished"
+    return [
         f"# Study {study['id']}: {study['name']} ({study['preset']})",
         "",
-        f"{spec['description']}. {done}; seeds {', '.join(map(str, spec['seeds']))}; "
-        f"{len(spec['content_images'])} content x {len(spec['style_images'])} style image(s); "
+        f"{design(spec['description'])}. {ran}",
+        "",
+        f"{done}; seeds {', '.join(map(str, spec['seeds']))}; {_images_phrase(spec)}; "
         f"shared settings: {_settings(spec['shared'])}.",
     ]
+
+
+def render_markdown(
+    study: dict[str, Any], progress: dict[str, Any], tables: list[StudyTable], verdicts: pd.DataFrame, ran: str = ""
+) -> str:
+    """The whole report as Markdown: header (with what ran), each table with its note
+    (raw-loss tables headed by a warning), fair metrics, cross-evaluation, verdicts."""
+    specs = {t["id"]: t for t in study["spec"]["tables"]}
+    out = header_lines(study, progress, ran or "What ran: not read from the runs.")
     for t in tables:
-        out += ["", f"## {t.title}", "", markdown_table(t.frame) if len(t.frame.columns) > 1 else "(no data)"]
+        out += ["", f"## {t.title}", ""]
+        out += [f"_{RAW_LOSS_WARNING}_", ""] if is_raw_loss_table(specs.get(t.id, {})) else []
+        out += [markdown_table(t.frame) if len(t.frame.columns) > 1 else "(no data)"]
         out += ["", f"_{t.note}_"] if t.note else []
-    out += ["", "## Verdicts", ""]
+    out += ["", "## Verdicts", "", f"_{VERDICT_NOTE}_", ""]
     out += [f"- {s}" for s in verdicts["sentence"]] if not verdicts.empty else ["(no fair metrics yet)"]
     return "\n".join(out) + "\n"
+
+
+def report_markdown(report: StudyReport) -> str:
+    """`render_markdown` of a built report."""
+    return render_markdown(report.study, report.progress, report.tables, report.verdicts, report.ran)
 
 
 def _settings(shared: dict[str, Any]) -> str:

@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from engine import judges, studies
 from engine import metrics as fair
-from engine import studies
 from engine.backbones import BACKBONES, get_backbone
 from engine.config import TransferConfig, formulas
 from engine.images import resize_longest, resize_to
@@ -54,6 +54,8 @@ class RunOutcome:
     style_loss: float | None = None
     steps_done: int = 0
     wall_seconds: float | None = None
+    best_loss: float | None = None
+    best_step: int | None = None
 
 
 def device_name() -> str:
@@ -88,18 +90,21 @@ def launch_study(
     styles: list[tuple[np.ndarray, str | None]],
     weights: dict[str, str] | None = None,
     name: str | None = None,
+    paired: bool = False,
 ) -> StudyLaunch:
     """Create the study (or find it again: same name, preset, settings, seeds and images)
     and queue its cells that have not finished. Every cell is validated before anything
-    is written, so bad input leaves no row behind."""
+    is written, so bad input leaves no row behind. `paired`: the i-th content image with
+    the i-th style image only (explicit pairs, stored in the spec), not every combination."""
     content_blobs = [(store_images.make_blob(rgb), n) for rgb, n in contents]
     style_blobs = [(store_images.make_blob(rgb), n) for rgb, n in styles]
     content_ids = list(dict.fromkeys(b.id for b, _ in content_blobs))
     style_ids = list(dict.fromkeys(b.id for b, _ in style_blobs))
-    cells = studies.build_cells(preset, overrides, seeds, studies.image_pairs(content_ids, style_ids), weights)
+    pairs = studies.image_pairs([b.id for b, _ in content_blobs], [b.id for b, _ in style_blobs], paired)
+    cells = studies.build_cells(preset, overrides, seeds, pairs, weights)
     for blob, image_name in [*content_blobs, *style_blobs]:
         store_images.put_blob(db, blob, image_name)
-    spec = studies.study_spec(preset, overrides, seeds, content_ids, style_ids, weights)
+    spec = studies.study_spec(preset, overrides, seeds, content_ids, style_ids, weights, pairs if paired else None)
     name = name or preset.name
     study_id, resumed = store_studies.create_or_resume(
         db, name, preset.name, spec, studies.spec_key(name, spec), len(cells)
@@ -269,6 +274,7 @@ def _execute(db, run_id, recorder, progress, model) -> RunOutcome:
         content_loss=result.content_loss,
         style_loss=result.style_loss,
     )
+    best = dict(best_loss=result.best_loss, best_step=result.best_step)
     _close(
         db,
         run_id,
@@ -277,11 +283,10 @@ def _execute(db, run_id, recorder, progress, model) -> RunOutcome:
         output_image=output,
         tv_loss=result.tv_loss,
         wall_seconds=result.wall_seconds,
-        best_loss=result.best_loss,
-        best_step=result.best_step,
+        **best,
         **losses,
     )
-    return RunOutcome(run_id, status, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **losses)
+    return RunOutcome(run_id, status, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **best, **losses)
 
 
 def _close(db, run_id: int, recorder: RunRecorder, status: str, **fields) -> None:
@@ -347,6 +352,13 @@ def _judge_rows(cfg: TransferConfig, known: dict[str, str], images: tuple) -> li
     return rows
 
 
+def _neutral_rows(known: dict[str, str], images: tuple) -> list[tuple]:
+    """Rows of the neutral judges (networks that produced neither output): the only judges
+    verdicts use. Each runs when its ImageNet file is in Keras's cache or given in `known`
+    (keyed by the judge's name), else its rows say why not; nothing is downloaded."""
+    return judges.neutral_rows(images, files=known)
+
+
 def _study_weights(db, run: dict) -> dict[str, str]:
     """Per-backbone weights the run's study was launched with ({} outside a study)."""
     study = store_studies.get_study(db, run["study_id"]) if run.get("study_id") else None
@@ -367,13 +379,15 @@ def record_metrics(db, run_id: int, judge_weights_by_backbone: dict[str, str] | 
     style = resize_longest(
         store_images.get_array(db, run["style_image"]), cfg.size, get_backbone(cfg.backbone).min_size
     )
-    rows = [(m, "", v, "") for m, v in fair.fidelity_metrics(output, content, style).items()]
+    undefined = "undefined here: a flat image, an image under 7 px, or a zero reference (photo) distance"
+    rows = [(m, "", v, "" if v == v else undefined) for m, v in fair.fidelity_metrics(output, content, style).items()]
     iters = store_runs.get_iterations(db, run_id)
     for m, v in fair.loss_dynamics(iters["step"], iters["total_loss"]).items():
         why = "no iterations logged" if iters.empty else "the loss did not fall"
         rows.append((m, "", v, "" if v == v else why))  # v != v: NaN
     known = {**_study_weights(db, run), **(judge_weights_by_backbone or {})}
     rows += _judge_rows(cfg, known, (output, content, style))
+    rows += _neutral_rows(known, (output, content, style))
     store_metrics.put_metrics(db, run_id, rows)
     return len(rows)
 

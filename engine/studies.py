@@ -197,16 +197,29 @@ def _defaults_preset() -> StudyPreset:
     )
 
 
+# SWAG's released code (peiwang062/swag, resnet_swag.py): style at conv1's output and
+# the last block of each stage, content at the last block of stage 3 (Keras's conv3_x is
+# their layer2), smoothing on their layer3 and layer4 (Keras's conv4_x and conv5_x).
+SWAG_LAYERS = {
+    "content_layer": "conv3_block4_out",
+    "style_layers": ("conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
+    "transform_layers": ("conv4_block6_out", "conv5_block3_out"),
+}
+
+
 def _resnet_fix_preset() -> StudyPreset:
+    swag = {"backbone": "resnet50", "feature_transform": "softmax-std"}
     variants = (
         Variant(_label("vgg16"), {"backbone": "vgg16", "feature_transform": "none"}),
         Variant(_label("resnet50"), {"backbone": "resnet50", "feature_transform": "none"}),
-        Variant(f"{_label('resnet50')} + softmax-std", {"backbone": "resnet50", "feature_transform": "softmax-std"}),
+        Variant(f"{_label('resnet50')} + softmax-std", swag),
+        Variant(f"{_label('resnet50')} SWAG layers + softmax-std", {**swag, **SWAG_LAYERS}),
     )
     final = {"id": "final", "title": "Final losses and time per variant", "kind": "final"}
     return StudyPreset(
         "resnet-fix",
-        "ResNet50 with and without the SWAG softmax feature transform, against VGG16",
+        "ResNet50 with and without the SWAG softmax (T in units of each layer's std), at the default layers "
+        "and at the SWAG paper's, against VGG16",
         variants,
         (final, _iteration_tables(variants)[0]),
     )
@@ -312,21 +325,34 @@ def study_spec(
     content_images: Sequence[str],
     style_images: Sequence[str],
     weights_by_backbone: Mapping[str, str] | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The stored description of a study: enough to rebuild its cells and its tables."""
-    return _jsonable(
-        {
-            "preset": preset.name,
-            "description": preset.description,
-            "shared": {**preset.shared, **overrides},
-            "variants": [{"label": v.label, "settings": dict(v.settings)} for v in preset.variants],
-            "seeds": list(seeds),
-            "content_images": list(content_images),
-            "style_images": list(style_images),
-            "weights_by_backbone": dict(weights_by_backbone or {}),
-            "tables": list(preset.tables),
-        }
-    )
+    """The stored description of a study: enough to rebuild its cells and its tables.
+
+    `pairs` (explicit photo/painting pairs instead of every content with every style) are
+    stored only when given, so a cross-product study keeps the spec, and the identity,
+    it had before pairs existed."""
+    spec = {
+        "preset": preset.name,
+        "description": preset.description,
+        "shared": {**preset.shared, **overrides},
+        "variants": [{"label": v.label, "settings": dict(v.settings)} for v in preset.variants],
+        "seeds": list(seeds),
+        "content_images": list(content_images),
+        "style_images": list(style_images),
+        "weights_by_backbone": dict(weights_by_backbone or {}),
+        "tables": list(preset.tables),
+    }
+    if pairs is not None:
+        spec["pairs"] = [list(p) for p in pairs]
+    return _jsonable(spec)
+
+
+def spec_pairs(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (content id, style id) pairs of a stored spec: its explicit pairs, else the cross product."""
+    if spec.get("pairs") is not None:
+        return [(c, s) for c, s in spec["pairs"]]
+    return image_pairs(spec["content_images"], spec["style_images"])
 
 
 def spec_key(name: str, spec: Mapping[str, Any]) -> str:
@@ -334,9 +360,16 @@ def spec_key(name: str, spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps({"name": name, "spec": spec}, sort_keys=True).encode()).hexdigest()
 
 
-def image_pairs(content_images: Sequence[str], style_images: Sequence[str]) -> list[tuple[str, str]]:
-    """Every content image with every style image, in the order given."""
-    return [(c, s) for c in content_images for s in style_images]
+def image_pairs(
+    content_images: Sequence[str], style_images: Sequence[str], paired: bool = False
+) -> list[tuple[str, str]]:
+    """Every content image with every style image, in the order given; or, `paired`, the
+    i-th content with the i-th style (`--pair PHOTO:PAINTING`). Each pair once."""
+    if paired:
+        if len(content_images) != len(style_images):
+            raise ConfigError("paired images need as many content as style images")
+        return list(dict.fromkeys(zip(content_images, style_images, strict=True)))
+    return list(dict.fromkeys((c, s) for c in content_images for s in style_images))
 
 
 def study_weights(

@@ -1,14 +1,18 @@
 """Fair metrics in the store (`run_metrics`, long format) and what a report says about them.
 
 `engine.metrics` computes the values; this module stores them, reads them back per run or
-per study, and turns paired comparisons between producers (backbone, plus "+ softmax"
-when the feature transform was on) into one computed sentence per metric: who is better,
-by how much, and with what spread. Nothing here is hard-coded about which backbone wins.
+per study, and turns paired comparisons between producers (backbone, plus "+ <transform>"
+when a feature transform was on) into one computed sentence per metric and judge: who
+is better, by how much, with a 95 % interval and the number of pairs (`store.stats`).
+Verdicts only use network-free metrics and neutral judges (networks that produced neither
+output); the cross-evaluation by the producers' own losses is shown, never judged on.
+Nothing here is hard-coded about which backbone wins.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -18,38 +22,72 @@ import pandas as pd
 
 from store.db import connect
 from store.runs import utcnow
+from store.stats import Interval, paired_interval, sig3
 from store.studies import CELL_RUNS_SQL
+
+# Metric groups: what a value rests on, and so whether a verdict may use it.
+NETWORK_FREE, NEUTRAL, CROSS_EVAL, OWN_LOSS = "network-free", "neutral judge", "cross-evaluation", "own loss"
 
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How to read a metric: its label, which direction is better, and whether producers
-    are compared by ratio (positive values on a judge's own scale) or by difference."""
+    """How to read a metric: its label, which direction is better, whether producers are
+    compared by ratio (positive values: geometric mean of A/B) or by difference, the
+    verdict's phrase, its group and whether verdicts use it."""
 
     label: str
     better: str  # "lower" | "higher"
     compare: str  # "ratio" | "diff"
-    phrase: str  # "<producer> outputs <phrase>"
+    phrase: str  # "<producer> outputs <phrase> than <other> outputs"
+    group: str = NETWORK_FREE
+    verdict: bool = False
+
+
+def _info(label: str, better: str, compare: str, phrase: str, group: str, verdict: bool = False) -> MetricInfo:
+    return MetricInfo(label, better, compare, phrase, group, verdict)
 
 
 METRICS: dict[str, MetricInfo] = {
-    "judge_style_loss": MetricInfo("style loss", "lower", "ratio", "match the style better"),
-    "judge_content_loss": MetricInfo("content loss", "lower", "ratio", "keep the content better"),
-    "judge_total_loss": MetricInfo("total loss", "lower", "ratio", "score better overall"),
-    "ssim": MetricInfo("SSIM to the content", "higher", "diff", "keep the content's structure (SSIM) better"),
-    "edge_corr": MetricInfo("edge correlation", "higher", "diff", "keep the content's edges better"),
-    "color_w2": MetricInfo("colour distance to the style (Lab)", "lower", "diff", "match the style's colours better"),
-    "loss_ratio_final": MetricInfo("final / first loss", "lower", "ratio", "reduce their own loss further"),
-    "iters_to_90": MetricInfo(
-        "iterations to 90 % of the drop", "lower", "diff", "reach 90 % of their loss drop sooner"
-    ),
-    "iters_to_99": MetricInfo(
-        "iterations to 99 % of the drop", "lower", "diff", "reach 99 % of their loss drop sooner"
-    ),
-}
-# Report names of backbones; the store does not import the engine, unknown names show as-is.
-DISPLAY = {"vgg16": "VGG16", "resnet50": "ResNet50"}
-PRODUCER_SQL = "CASE WHEN r.feature_transform = 'softmax' THEN r.backbone || '+softmax' ELSE r.backbone END"
+    # Verdicts rest on these: no network, or a network that produced neither output.
+    "ssim": _info("SSIM to the content", "higher", "diff", "keep the content's structure (SSIM) better",
+                  NETWORK_FREE, True),
+    "edge_corr": _info("edge correlation", "higher", "diff", "keep the content's edges better", NETWORK_FREE, True),
+    "color_ratio": _info("colour distance ratio (output→style ÷ photo→style)", "lower", "ratio",
+                         "come closer to the style's colours", NETWORK_FREE, True),
+    "texture_ratio": _info("texture distance ratio (output→style ÷ photo→style)", "lower", "ratio",
+                           "come closer to the style's texture", NETWORK_FREE, True),
+    "grid_ratio": _info("2-pixel grid energy ÷ the photo's", "lower", "ratio", "show fewer grid artefacts",
+                        NETWORK_FREE, True),
+    "neutral_style_distance": _info("neutral style distance", "lower", "ratio", "match the style better",
+                                    NEUTRAL, True),
+    "neutral_content_distance": _info("neutral content distance", "lower", "ratio", "keep the content better",
+                                      NEUTRAL, True),
+    # The raw distances behind the ratios (each pair shares its photo and style, so the
+    # ratios carry the same comparison, normalised).
+    "color_w2": _info("colour distance to the style (Lab)", "lower", "ratio", "match the style's colours better",
+                      NETWORK_FREE),
+    "texture_swd": _info("texture distance to the style (SWD)", "lower", "ratio",
+                         "match the style's texture better", NETWORK_FREE),
+    # Each judge favours outputs made with its own objective: shown, never judged on.
+    "judge_style_loss": _info("style loss", "lower", "ratio", "match the style better", CROSS_EVAL),
+    "judge_content_loss": _info("content loss", "lower", "ratio", "keep the content better", CROSS_EVAL),
+    "judge_total_loss": _info("total loss", "lower", "ratio", "score better overall", CROSS_EVAL),
+    # Each run on its own loss: how it converged, not how good its output is.
+    "loss_ratio_final": _info("final / first loss", "lower", "ratio", "reduce their own loss further", OWN_LOSS),
+    "iters_to_90": _info("iterations to 90 % of the drop", "lower", "diff", "reach 90 % of their loss drop sooner",
+                         OWN_LOSS),
+    "iters_to_99": _info("iterations to 99 % of the drop", "lower", "diff", "reach 99 % of their loss drop sooner",
+                         OWN_LOSS),
+}  # fmt: skip
+CROSS_EVAL_METRICS = tuple(m for m, i in METRICS.items() if i.group == CROSS_EVAL)
+FAIR_METRICS = tuple(m for m, i in METRICS.items() if i.group != CROSS_EVAL)
+# Report names of backbones and judges; the store does not import the engine, unknown names show as-is.
+DISPLAY = {"vgg16": "VGG16", "resnet50": "ResNet50", "vgg19": "VGG19", "inception_v3": "Inception v3"}
+# A producer is a backbone plus its feature transform, if any ('resnet50+softmax-std').
+PRODUCER_SQL = (
+    "CASE WHEN coalesce(r.feature_transform, 'none') = 'none' THEN r.backbone "
+    "ELSE r.backbone || '+' || r.feature_transform END"
+)
 
 
 def display(producer: str) -> str:
@@ -108,9 +146,10 @@ def runs_for_metrics(db: Any, missing_only: bool = False) -> list[int]:
         ]
 
 
-def fair_table(db: Any, study_id: int, variants: list[str]) -> pd.DataFrame:
+def fair_table(db: Any, study_id: int, variants: list[str], metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """A row per variant, a column per metric (mean over its cells, plus std columns when
-    a variant has more than one run): the study's fair-metrics table."""
+    a variant has more than one run): the study's fair-metrics table. `metrics` picks
+    which (e.g. `FAIR_METRICS` or `CROSS_EVAL_METRICS`; default all), in `METRICS` order."""
     with connect(db) as con:
         long = con.execute(
             f"""SELECT r.study_variant AS variant, m.metric, m.judge, avg(m.value) AS mean,
@@ -119,10 +158,12 @@ def fair_table(db: Any, study_id: int, variants: list[str]) -> pd.DataFrame:
             [study_id],
         ).df()
     frame = pd.DataFrame({"variant": variants})
+    long = long[long["n"] > 0]  # a judge skipped on every run has no column (`skipped_judges` says why)
     if long.empty:
         return frame
     with_std = long["n"].max() > 1
-    for metric in METRICS:
+    wanted = set(METRICS if metrics is None else metrics)
+    for metric in (m for m in METRICS if m in wanted):
         for judge in sorted(long.loc[long["metric"] == metric, "judge"].unique()):
             part = long[(long["metric"] == metric) & (long["judge"] == judge)].set_index("variant")
             col = metric_column(metric, judge)
@@ -130,6 +171,18 @@ def fair_table(db: Any, study_id: int, variants: list[str]) -> pd.DataFrame:
             if with_std:
                 frame[f"{col} std"] = frame["variant"].map(part["std"]).astype(float)
     return frame
+
+
+def skipped_judges(db: Any, study_id: int) -> dict[str, str]:
+    """{judge: why} for judges that were skipped on at least one of the study's finished
+    cells (the first reason stored), so a report can say which judges are missing."""
+    with connect(db) as con:
+        rows = con.execute(
+            f"""SELECT m.judge, min(m.detail) FROM ({CELL_RUNS_SQL}) r JOIN run_metrics m ON m.run_id = r.id
+                WHERE m.value IS NULL AND m.judge <> '' AND m.detail LIKE 'skipped:%' GROUP BY m.judge ORDER BY 1""",
+            [study_id],
+        ).fetchall()
+    return dict(rows)
 
 
 def paired_values(db: Any, study_id: int | None = None, run_ids: list[int] | None = None) -> pd.DataFrame:
@@ -148,102 +201,118 @@ def paired_values(db: Any, study_id: int | None = None, run_ids: list[int] | Non
         ).df()
 
 
-def _compare(a: np.ndarray, b: np.ndarray, info: MetricInfo) -> dict[str, float] | None:
-    """Paired comparison of A's and B's values: effect (log ratio A/B or difference A-B),
-    its mean, sample std and count; None when no pair is usable."""
+COMPARISON_COLUMNS = ["metric", "judge", "a", "b", "n", "estimate", "low", "high", "clear", "better"]
+
+
+def _effects(a: np.ndarray, b: np.ndarray, info: MetricInfo) -> np.ndarray:
+    """Paired effects of A vs B: log(A/B) for ratio metrics (both positive), else A - B."""
     if info.compare == "ratio":
         ok = (a > 0) & (b > 0)
-        d = np.log(a[ok] / b[ok])
-    else:
-        d = a - b
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return None
-    return {"mean": float(d.mean()), "std": float(d.std(ddof=1)) if d.size > 1 else math.nan, "n": int(d.size)}
+        return np.log(a[ok] / b[ok])
+    return a - b
+
+
+def _winner(iv: Interval, info: MetricInfo, a: str, b: str) -> str:
+    """The better producer when the interval excludes no difference, else ''."""
+    if not iv.clear:
+        return ""
+    a_better = iv.mean < 0 if info.better == "lower" else iv.mean > 0
+    return a if a_better else b
+
+
+def _usable(metric: str, judge: str, a: str, b: str) -> bool:
+    """Verdict metrics only, and never under a judge that produced either output."""
+    info = METRICS.get(metric)
+    producers = {a.partition("+")[0], b.partition("+")[0]}
+    return info is not None and info.verdict and judge not in producers
 
 
 def compare_producers(values: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """Every pair of producers, for every metric and judge: the paired effect of A vs B
-    (log ratio or difference), its spread and which one is better."""
+    """Every pair of producers, for every verdict metric and judge: the number of pairs,
+    the mean paired effect (A - B, or log A/B for ratio metrics), its 95 % interval,
+    whether that excludes no difference, and the better producer if so."""
     if values.empty:
-        return pd.DataFrame(columns=["metric", "judge", "a", "b", "mean", "std", "n", "better"])
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
     producers = order or sorted(values["producer"].unique())
     rows = []
     for (metric, judge), part in values.groupby(["metric", "judge"]):
-        info = METRICS.get(metric)
-        if info is None:
-            continue
         wide = part.pivot_table(index=["content_image", "style_image", "seed"], columns="producer", values="value")
         for a, b in combinations([p for p in producers if p in wide.columns], 2):
-            both = wide[[a, b]].dropna()
-            stats = _compare(both[a].to_numpy(float), both[b].to_numpy(float), info)
-            if stats is None:
+            if not _usable(metric, judge, a, b):
                 continue
-            a_better = stats["mean"] < 0 if info.better == "lower" else stats["mean"] > 0
-            winner = a if a_better else b
-            rows.append({"metric": metric, "judge": judge, "a": a, "b": b, **stats, "better": winner})
-    return pd.DataFrame(rows, columns=["metric", "judge", "a", "b", "mean", "std", "n", "better"])
+            both = wide[[a, b]].dropna()
+            iv = paired_interval(_effects(both[a].to_numpy(float), both[b].to_numpy(float), METRICS[metric]))
+            if iv is None:
+                continue
+            winner = _winner(iv, METRICS[metric], a, b)
+            rows.append([metric, judge, a, b, iv.n, iv.mean, iv.low, iv.high, iv.clear, winner])
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
-def _amount(mean: float, std: float, info: MetricInfo) -> str:
-    """'by 0.052 ± 0.013' for differences; 'by a factor of 2.10 ± 0.30' for ratios (the
-    spread of a ratio is the delta-method std of exp(log ratio))."""
-    m = abs(mean)
+def _scale(x: float, info: MetricInfo) -> float:
+    """An effect back on the metric's scale: the ratio A/B, or the difference itself."""
+    return math.exp(x) if info.compare == "ratio" else x
+
+
+def _judge_words(judge: str) -> str:
+    return f" under the {display(judge)} judge" if judge else ""
+
+
+def _clear_sentence(row: Any, info: MetricInfo) -> str:
+    """'X outputs <phrase> than Y outputs: by <amount> (95 % CI lo to hi, n = k)', the
+    amount as the winner's advantage (a factor >= 1 for ratios, a positive difference)."""
+    a_wins = row.better == row.a
+    loser = row.b if a_wins else row.a
+    # Advantage > 0 means the winner is better: flip the A-B effect to the winner's side.
+    sign = (1 if info.better == "higher" else -1) * (1 if a_wins else -1)
+    lo, hi = sorted((sign * row.low, sign * row.high))
+    mean = sign * row.estimate
     if info.compare == "ratio":
-        factor = math.exp(m)
-        spread = f" ± {factor * std:.3g}" if math.isfinite(std) else ""
-        return f"by a factor of {factor:.3g}{spread}"
-    return f"by {m:.3g}{f' ± {std:.3g}' if math.isfinite(std) else ''}"
+        amount = f"a factor of {sig3(math.exp(mean))} (95 % CI {sig3(math.exp(lo))} to {sig3(math.exp(hi))}"
+    else:
+        amount = f"{sig3(mean)} (95 % CI {sig3(lo)} to {sig3(hi)}"
+    head = f"{display(row.better)} outputs {info.phrase} than {display(loser)} outputs{_judge_words(row.judge)}"
+    return f"{head}: by {amount}, n = {row.n})"
 
 
-def _caveat(rows: pd.DataFrame) -> str:
-    if (rows["n"] <= 1).all():
-        return " (one pair: no spread)"
-    if (rows["mean"].abs() <= rows["std"]).any():
-        return " (within the spread: not a clear difference)"
-    return ""
+def _effect_name(row: Any, info: MetricInfo) -> str:
+    op = "/" if info.compare == "ratio" else "−"
+    return f"{display(row.a)} {op} {display(row.b)}"
 
 
-def _judges_phrase(rows: pd.DataFrame) -> str:
-    if not rows["judge"].iloc[0]:
-        return ""
-    if len(rows) == 1:
-        return f" under the {display(rows.iloc[0]['judge'])} judge"
-    return " under both judges" if len(rows) == 2 else f" under all {len(rows)} judges"
-
-
-def _sentence(metric: str, rows: pd.DataFrame) -> str:
-    """The verdict on one metric for one producer pair, over its judges (if any)."""
-    info = METRICS[metric]
-    winners = set(rows["better"])
-    n = int(rows["n"].max())
-    if (rows["mean"] == 0).all():
-        return f"{display(rows.iloc[0]['a'])} and {display(rows.iloc[0]['b'])}: no difference in {info.label}"
-    parts = [
-        f"{_amount(r.mean, r.std, info)}{f' ({display(r.judge)} judge)' if r.judge else ''}" for r in rows.itertuples()
-    ]
-    if len(winners) > 1:
-        each = "; ".join(f"{display(r.better)} better {p}" for r, p in zip(rows.itertuples(), parts, strict=True))
-        pair = f"{display(rows.iloc[0]['a'])} vs {display(rows.iloc[0]['b'])}"
-        return f"The judges disagree on {info.label} ({pair}): {each}, {n} pair(s){_caveat(rows)}"
-    winner = winners.pop()
-    loser = rows.iloc[0]["b"] if winner == rows.iloc[0]["a"] else rows.iloc[0]["a"]
-    head = f"{display(winner)} outputs {info.phrase} than {display(loser)} outputs{_judges_phrase(rows)}"
-    return f"{head}: {', '.join(parts)}, {n} pair(s){_caveat(rows)}"
+def _sentence(row: Any) -> str:
+    """The verdict on one metric, judge and producer pair."""
+    info = METRICS[row.metric]
+    effect = _effect_name(row, info)
+    if row.n < 2:
+        value = sig3(_scale(row.estimate, info))
+        return (
+            f"{info.label}{_judge_words(row.judge)}, {display(row.a)} vs {display(row.b)}: one pair: no interval "
+            f"({effect} = {value}, n = 1)"
+        )
+    if row.clear:
+        return _clear_sentence(row, info)
+    lo, hi = sig3(_scale(row.low, info)), sig3(_scale(row.high, info))
+    return (
+        f"no clear difference in {info.label} between {display(row.a)} and {display(row.b)}"
+        f"{_judge_words(row.judge)} (n = {row.n}; 95 % CI of {effect}: {lo} to {hi})"
+    )
 
 
 def verdict_sentences(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """One sentence per (metric, producer pair), combining the judges of judged metrics."""
-    out = []
-    for metric in METRICS:
-        part = comparisons[comparisons["metric"] == metric]
-        for (a, b), rows in part.groupby(["a", "b"], sort=False):
-            out.append({"metric": metric, "a": a, "b": b, "sentence": _sentence(metric, rows)})
-    return pd.DataFrame(out, columns=["metric", "a", "b", "sentence"])
+    """One sentence per (metric, judge, producer pair), in `METRICS` order, with the
+    numbers behind it (n, effect estimate and interval on the effect scale, clear)."""
+    if comparisons.empty:
+        return pd.DataFrame(columns=["metric", "judge", "a", "b", "sentence", "n", "estimate", "low", "high", "clear"])
+    order = {m: i for i, m in enumerate(METRICS)}
+    ranked = comparisons.assign(_o=comparisons["metric"].map(order)).sort_values(["_o", "judge"], kind="stable")
+    out = ranked.drop(columns=["_o", "better"]).reset_index(drop=True)
+    out.insert(4, "sentence", [_sentence(r) for r in ranked.itertuples()])
+    return out[["metric", "judge", "a", "b", "sentence", "n", "estimate", "low", "high", "clear"]]
 
 
 def verdicts(db: Any, study_id: int | None = None, run_ids: list[int] | None = None) -> pd.DataFrame:
-    """The computed verdicts of a study (or of some runs): metric, producers, sentence."""
+    """The computed verdicts of a study (or of some runs): metric, judge, producers, sentence."""
     return verdict_sentences(compare_producers(paired_values(db, study_id, run_ids)))
 
 

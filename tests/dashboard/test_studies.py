@@ -111,11 +111,15 @@ def test_finished_study_report_has_the_studys_shape(finished_study):
     assert list(table3["iteration"]) == [1, 2, 3, 4, 5, 6]
     assert ("iteration", "VGG16", "VGG16 std", "ResNet50", "ResNet50 std") in frames  # table 4
     fair = frames[("metric", "better", "VGG16", "VGG16 std", "ResNet50", "ResNet50 std")]
-    assert "SSIM to the content" in set(fair["metric"]) and "style loss (VGG16 judge)" in set(fair["metric"])
+    assert {"SSIM to the content", "texture distance ratio (output→style ÷ photo→style)"} <= set(fair["metric"])
+    assert "style loss (VGG16 judge)" not in set(fair["metric"])  # the cross-evaluation has its own view
     cross = frames[("producer", "ResNet50", "VGG16")]
     assert sorted(cross["producer"]) == ["ResNet50", "VGG16"]  # 2 x 2: producer x judge
     verdicts = texts(at.markdown)
-    assert "outputs" in verdicts and "2 pair(s)" in verdicts and "SSIM" in verdicts
+    assert "n = 2" in verdicts and "SSIM" in verdicts and "95 % CI" in verdicts
+    assert "not used for verdicts" in verdicts
+    assert "What ran (from the 4 finished run(s)): iterations 6, size 32 px" in texts(at.caption)
+    assert "not comparable across backbones" in texts(at.warning)
     keys = {d.key for d in at.download_button}
     assert {"study_dl_table3", "study_dl_table4", "study_dl_fair", "study_dl_verdicts"} <= keys
     assert {"study_dl_cross_eval", "study_dl_report_md", "study_dl_report_csv"} <= keys

@@ -130,3 +130,89 @@ def test_speed_flags_are_stored_with_the_run(db, image_files, capsys):
     assert sizes == [[1, 32], [2, 32], [3, 64], [4, 64], [5, 64], [6, 64]]
     assert main(["run", *map(str, args[1:-1]), "--no-jit-compile", "--db", str(db)]) == 0
     assert store_runs.get_run(db, 2)["jit_compile"] is False
+
+
+# --- study --pair ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def pair_files(image_files, tmp_path):
+    """Three images: content, style and a second painting."""
+    from PIL import Image
+
+    from tests.conftest import synthetic_image
+
+    second = tmp_path / "second.png"
+    Image.fromarray(synthetic_image(36, 44, seed=4)).save(second)
+    return (*image_files, second)
+
+
+STUDY_FLAGS = ["--preset", "backbones", "--size", "32", "--iterations", "2", "--snapshot-every", "0"]
+STUDY_FLAGS += ["--weights", "none"]
+
+
+def test_study_pairs_queue_only_those_cells_and_resume(db, pair_files, monkeypatch, capsys):
+    from engine import runner
+    from store import studies as store_studies
+
+    monkeypatch.setattr(runner, "spawn_worker", lambda path: type("P", (), {"pid": 0})())  # queue only
+    content, style, second = map(str, pair_files)
+    args = ["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--pair", f"{style}:{second}", "--db", str(db)]
+    assert main(args) == 0
+    assert "study 1 (backbones): 4 cells: 4 queued" in capsys.readouterr().out  # 2 variants x 2 pairs
+    spec = store_studies.get_study(db, 1)["spec"]
+    assert len(spec["pairs"]) == 2 and spec["content_images"][1] == spec["style_images"][0]  # style reused as photo
+    runs = store_studies.study_runs(db, 1)
+    assert sorted(set(zip(runs["content_image"], runs["style_image"], strict=True))) == sorted(
+        tuple(p) for p in spec["pairs"]
+    )  # not the 2 x 2 cross product
+    assert main(args) == 0
+    assert "study 1 (backbones, resumed): 4 cells: 0 queued" in capsys.readouterr().out
+    cross = ["study", *STUDY_FLAGS, "--content", content, "--content", style, "--style", style, "--style", second]
+    assert main([*cross, "--db", str(db)]) == 0
+    assert "study 2 (backbones): 8 cells" in capsys.readouterr().out  # the cross product is another study
+
+
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        (["photo.jpg"], "--pair expects PHOTO:PAINTING"),
+        (["{content}:missing.png"], "missing.png: no such file"),
+        (["{content}:"], "--pair expects PHOTO:PAINTING"),
+    ],
+)
+def test_bad_pairs_are_one_line_exit_2_and_nothing_written(db, pair_files, pairs, message, capsys):
+    from store import studies as store_studies
+
+    content = str(pair_files[0])
+    args = ["study", *STUDY_FLAGS, "--db", str(db)]
+    for p in pairs:
+        args += ["--pair", p.format(content=content)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert store_studies.list_studies(db).empty and store_runs.list_runs(db).empty
+
+
+def test_pairs_and_content_style_lists_do_not_mix(db, pair_files, capsys):
+    content, style, _ = map(str, pair_files)
+    args = ["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--content", content, "--db", str(db)]
+    assert main(args) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["study", *STUDY_FLAGS, "--content", content, "--db", str(db)]) == 2
+    assert "--pair PHOTO:PAINTING" in capsys.readouterr().err
+
+
+def test_a_paired_study_runs_and_reports_what_ran(db, pair_files, random_model, capsys):
+    from engine import runner
+
+    for name in ("vgg16", "resnet50"):  # the session's random models are the seed-0 ones
+        runner.MODELS.put(name, "none", 0, random_model(name))
+    content, style, _ = map(str, pair_files)
+    assert main(["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--wait", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["report", "1", "--db", str(db)]) == 0
+    report = capsys.readouterr().out
+    assert "What ran (from the 2 finished run(s)): iterations 2, size 32 px" in report
+    assert "1000 iterations" not in report and "1 photo:painting pair(s)" in report
+    assert "one pair: no interval" in report

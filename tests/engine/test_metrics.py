@@ -1,4 +1,5 @@
-"""Fair metrics as pure functions: SSIM, edges, colour statistics, loss dynamics."""
+"""Fair metrics as pure functions: SSIM, edges, colour and texture distances, grid
+artefacts, neutral distances, loss dynamics, on synthetic images."""
 
 import math
 
@@ -67,4 +68,80 @@ def test_loss_dynamics_of_a_rising_loss_has_no_iteration_counts():
 
 
 def test_every_engine_metric_is_described_for_reports():
-    assert set(fair.JUDGED + fair.UNJUDGED) == set(METRICS)
+    assert set(fair.JUDGED + fair.UNJUDGED + fair.NEUTRAL) == set(METRICS)
+
+
+def texture(h: int, w: int, seed: int) -> np.ndarray:
+    """A random texture: blurred Gaussian noise, contrast-stretched."""
+    x = np.random.default_rng(seed).normal(0, 1, (h, w, 3)).astype(np.float32)
+    x = fair._blur(fair._blur(x))
+    return np.clip(128 + 40 * (x - x.mean()) / x.std(), 0, 255).astype(np.uint8)
+
+
+def stripes(h: int, w: int, period: int = 8) -> np.ndarray:
+    xx = np.mgrid[0:h, 0:w][1]
+    return np.repeat((128 + 100 * np.sin(2 * np.pi * xx / period))[..., None], 3, axis=-1).astype(np.uint8)
+
+
+def test_ssim_is_greyscale_and_1_for_identical_images(image):
+    assert fair.ssim(image, image) == pytest.approx(1.0, abs=1e-6)
+    # Swapping red and blue keeps most of the luma structure: a colour change is not a structure change.
+    assert fair.ssim(image[..., ::-1].copy(), image) > fair.ssim(np.rot90(image, 2).copy(), image)
+
+
+def test_texture_swd_of_a_shifted_crop_is_small_next_to_another_texture():
+    big = texture(300, 300, seed=1)
+    a, shifted = big[:256, :256], big[20:276, 30:286]
+    assert fair.texture_swd(a, a) == pytest.approx(0.0, abs=1e-9)
+    same = fair.texture_swd(a, shifted)
+    other = fair.texture_swd(a, stripes(256, 256))
+    assert same < other / 3
+    assert fair.texture_swd(a, big[:200, :240]) < other / 3  # sizes may differ
+
+
+def test_texture_swd_is_repeatable_and_nan_below_a_patch():
+    a, b = texture(64, 64, seed=2), texture(64, 80, seed=3)
+    assert fair.texture_swd(a, b) == fair.texture_swd(a, b)
+    assert math.isnan(fair.texture_swd(a, b[:5, :5]))
+
+
+def test_pyramid_levels_go_down_to_16_px():
+    assert fair.pyramid_levels((512, 700)) == 6 and fair.pyramid_levels((48, 64)) == 2
+    assert fair.pyramid_levels((8, 9)) == 1
+    assert [lv.shape[:2] for lv in fair.laplacian_pyramid(texture(40, 33, 0), 2)] == [(40, 33), (20, 17)]
+
+
+def test_grid_ratio_flags_a_stride_2_checkerboard():
+    photo = synthetic_image(96, 128, seed=3)
+    checker = (np.indices(photo.shape[:2]).sum(axis=0) % 2 * 2 - 1)[..., None] * 12
+    overlaid = np.clip(photo.astype(int) + checker, 0, 255).astype(np.uint8)
+    assert fair.grid_ratio(photo, photo) == pytest.approx(1.0)
+    assert fair.grid_ratio(overlaid, photo) > 10
+    assert 0 < fair.grid_energy(photo) < 0.05
+    assert math.isnan(fair.grid_energy(np.full((16, 16, 3), 7, np.uint8)))  # no AC power at all
+
+
+def test_colour_ratio_of_the_content_itself_is_1(image):
+    style = synthetic_image(40, 40, seed=9)
+    assert fair.color_ratio(image, image, style) == pytest.approx(1.0)
+    assert fair.color_ratio(style, image, style) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fidelity_metrics_of_the_unchanged_photo(image):
+    style = synthetic_image(36, 44, seed=9)
+    out = fair.fidelity_metrics(image, image, style)
+    assert set(out) == set(fair.NETWORK_FREE)
+    for name in (fair.SSIM, fair.EDGE_CORR, fair.COLOR_RATIO, fair.TEXTURE_RATIO, fair.GRID_RATIO):
+        assert out[name] == pytest.approx(1.0, abs=1e-6), name
+    assert out[fair.COLOR_W2] > 0 and out[fair.TEXTURE_SWD] > 0
+
+
+def test_neutral_distances_are_relative_errors():
+    rng = np.random.default_rng(0)
+    feats = (rng.normal(size=(6, 5, 8)), [rng.normal(size=(6, 5, 4)), rng.normal(size=(3, 2, 8))])
+    same = fair.neutral_distances(feats, feats, feats)
+    assert same == {fair.NEUTRAL_STYLE: 0.0, fair.NEUTRAL_CONTENT: 0.0}
+    scaled = (feats[0] * 2, [f * 2 for f in feats[1]])
+    # twice the features: content error |2F - F| / |F| = 1, Gram error |4G - G| / |G| = 3
+    out = fair.neutral_distances(scaled, feats, feats)
+    assert out[fair.NEUTRAL_CONTENT] == pytest.approx(1.0) and out[fair.NEUTRAL_STYLE] == pytest.approx(3.0)

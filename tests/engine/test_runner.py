@@ -28,7 +28,7 @@ def test_worker_runs_the_queue_oldest_first(db, content_rgb, style_rgb):
 
 
 def test_diverged_run_is_failed_with_its_step(db, content_rgb, style_rgb, random_model):
-    run_id = queue_run(db, _cfg(style_weight=1e38), content_rgb, style_rgb)
+    run_id = queue_run(db, _cfg(style_weight=1e38, loss_convention="gatys"), content_rgb, style_rgb)
     outcome = execute_run(db, run_id, model=random_model("vgg16"))
     run = store_runs.get_run(db, run_id)
     assert outcome.status == run["status"] == "failed"

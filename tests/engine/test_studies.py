@@ -29,7 +29,7 @@ PAIRS = image_pairs(["c1", "c2"], ["s1"])
 
 
 @pytest.mark.parametrize(
-    "preset, variants", [("backbones", 2), ("lr-sweep", 10), ("layer-sets", 6), ("resnet-fix", 3), ("optimizers", 8)]
+    "preset, variants", [("backbones", 2), ("lr-sweep", 10), ("layer-sets", 6), ("resnet-fix", 4), ("optimizers", 8)]
 )
 def test_cell_count_is_variants_x_pairs_x_seeds(preset, variants):
     cells = build_cells(get_preset(preset), {"weights": "none"}, [0, 1], PAIRS)
@@ -87,8 +87,11 @@ def test_presets_mirror_the_study():
         ("vgg16", "none"),
         ("resnet50", "none"),
         ("resnet50", "softmax-std"),
+        ("resnet50", "softmax-std"),
     ]
     assert fix[2].config.transform_layers == ("conv3_block4_out", "conv3_block1_1_conv", "conv4_block1_1_conv")
+    assert fix[3].config.style_layers[-1] == "conv5_block3_out"  # the SWAG paper's layers
+    assert fix[3].config.transform_layers == ("conv4_block6_out", "conv5_block3_out")
 
 
 def test_overrides_and_per_backbone_weights():
