@@ -14,7 +14,10 @@ def test_resolve_fills_backbone_defaults(name):
     assert cfg.style_layers == bb.style_layers
     assert cfg.style_layer_weights == (1.0,) * len(bb.style_layers)
     assert cfg.learning_rate == bb.defaults["portable"].learning_rate
-    assert (cfg.content_weight, cfg.style_weight) == (bb.defaults["portable"].content_weight, bb.defaults["portable"].style_weight)
+    assert (cfg.content_weight, cfg.style_weight) == (
+        bb.defaults["portable"].content_weight,
+        bb.defaults["portable"].style_weight,
+    )
 
 
 def test_study_learning_rates_are_the_gatys_defaults():

@@ -88,7 +88,7 @@ def test_total_variation_of_flat_image_is_zero_and_portable_tv_is_per_pixel():
 
 
 def test_terms_are_named_and_travel_in_one_order():
-    assert LOSS_NAMES == ("total", *LOSS_TERMS)
+    assert ("total", *LOSS_TERMS) == LOSS_NAMES
     terms = {"content": tf.constant(2.0), "style": tf.constant(3.0), "tv": tf.constant(5.0)}
     losses = weighted_total(terms, {"content_weight": 1.0, "style_weight": 10.0, "tv_weight": 0.0})
     assert float(losses["total"]) == pytest.approx(32.0)
