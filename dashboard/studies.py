@@ -41,6 +41,7 @@ class StudyRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)
     name: str | None = None
+    paired: bool = False  # the i-th content with the i-th style only (explicit pairs)
 
 
 def preset_default(preset: StudyPreset, name: str) -> Any:
@@ -111,7 +112,15 @@ def start(db: Any, request: StudyRequest) -> StudyLaunch:
     contents = [load_input(db, i) for i in request.contents]
     styles = [load_input(db, i) for i in request.styles]
     result = launch_study(
-        db, preset, request.overrides, request.seeds, contents, styles, request.weights or None, request.name or None
+        db,
+        preset,
+        request.overrides,
+        request.seeds,
+        contents,
+        styles,
+        request.weights or None,
+        request.name or None,
+        paired=request.paired,
     )
     log.info("study %s launched: %s", result.study_id, result.counts)
     return result
@@ -127,19 +136,22 @@ def resume_request(db: Any, study_id: int) -> StudyRequest:
     preset = get_preset(spec["preset"])
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["shared"].items()}
     weights = dict(spec.get("weights_by_backbone", {}))
+    pairs = engine_studies.spec_pairs(spec) if "pairs" in spec else None
     again = engine_studies.study_spec(
-        preset, overrides, spec["seeds"], spec["content_images"], spec["style_images"], weights
+        preset, overrides, spec["seeds"], spec["content_images"], spec["style_images"], weights, pairs
     )
     if engine_studies.spec_key(study["name"], again) != study["spec_key"]:
         raise ConfigError(f"the {preset.name} preset has changed since study {study_id} was launched; launch it anew")
+    contents, styles = zip(*pairs, strict=True) if pairs else (spec["content_images"], spec["style_images"])
     return StudyRequest(
         preset.name,
-        [launch.ImageInput(image_id=i) for i in spec["content_images"]],
-        [launch.ImageInput(image_id=i) for i in spec["style_images"]],
+        [launch.ImageInput(image_id=i) for i in contents],
+        [launch.ImageInput(image_id=i) for i in styles],
         list(spec["seeds"]),
         overrides,
         weights,
         study["name"],
+        paired=pairs is not None,
     )
 
 

@@ -133,8 +133,10 @@ def fair_block(db: Any, study: dict[str, Any]) -> None:
         fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
     for judge, why in store_metrics.skipped_judges(db, study_id).items():
         st.caption(f"{store_metrics.display(judge)} judge {why}")
-    fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id), "study")
-    fair.verdicts_section(store_metrics.verdicts(db, study_id=study_id), "study", _weights(spec))
+    by_variant = store_metrics.compares_variants(spec)
+    fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id, by_variant=by_variant), "study")
+    verdicts = store_metrics.verdicts(db, study_id=study_id, by_variant=by_variant)
+    fair.verdicts_section(verdicts, "study", _weights(spec))
     fair.explain()
 
 

@@ -27,6 +27,7 @@ from dashboard.common import (
 )
 from dashboard.study_form import NOTICE, PICKER
 from engine.cli_support import format_progress
+from engine.report import design
 from store import images as store_images
 from store import runs as store_runs
 from store import studies as store_studies
@@ -76,10 +77,13 @@ def header(db: Any, study: dict[str, Any]) -> None:
     shared = ", ".join(f"{k} = {v}" for k, v in sorted(spec["shared"].items())) or "the preset's defaults"
     weights = spec.get("weights_by_backbone") or {}
     files = f"; weights files: {', '.join(f'{b}: {p}' for b, p in weights.items())}" if weights else ""
-    st.caption(
-        f"{spec['description']}. Seeds {', '.join(map(str, spec['seeds']))}; {len(spec['content_images'])} content "
-        f"× {len(spec['style_images'])} style image(s); settings: {shared}{files}."
+    images = (
+        f"{len(spec['pairs'])} photo × painting pair(s)"
+        if spec.get("pairs") is not None
+        else f"{len(spec['content_images'])} content × {len(spec['style_images'])} style image(s)"
     )
+    seeds = ", ".join(map(str, spec["seeds"]))
+    st.caption(f"{design(spec['description'])}. Seeds {seeds}; {images}; settings: {shared}{files}.")
     random_weights_warning(spec["shared"].get("weights", "imagenet"))
     thumbs = store_images.get_thumbs(db, [*spec["content_images"], *spec["style_images"]])
     content = [thumbs[i] for i in spec["content_images"] if i in thumbs]

@@ -71,7 +71,7 @@ def build_report(db: Any, study_id: int) -> StudyReport | None:
         study,
         store_studies.study_progress(db, study_id),
         tables,
-        store_metrics.verdicts(db, study_id=study_id),
+        store_metrics.verdicts(db, study_id=study_id, by_variant=store_metrics.compares_variants(study["spec"])),
         provenance.ran_line(provenance.study_configs(db, study_id)),
     )
 

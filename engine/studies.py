@@ -40,6 +40,9 @@ class StudyPreset:
     variants: tuple[Variant, ...]
     tables: tuple[dict[str, Any], ...]
     shared: Mapping[str, Any] = field(default_factory=dict)
+    # "producer": verdicts pair backbones (averaging e.g. learning rates); "variant": they
+    # pair the variants, for presets with several variants of one backbone.
+    compare_by: str = "producer"
 
     @property
     def varied_fields(self) -> set[str]:
@@ -222,6 +225,7 @@ def _resnet_fix_preset() -> StudyPreset:
         "and at the SWAG paper's, against VGG16",
         variants,
         (final, _iteration_tables(variants)[0]),
+        compare_by="variant",
     )
 
 
@@ -345,6 +349,8 @@ def study_spec(
     }
     if pairs is not None:
         spec["pairs"] = [list(p) for p in pairs]
+    if preset.compare_by != "producer":  # stored only when set: older specs keep their identity
+        spec["compare_by"] = preset.compare_by
     return _jsonable(spec)
 
 

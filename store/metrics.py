@@ -91,8 +91,10 @@ PRODUCER_SQL = (
 
 
 def display(producer: str) -> str:
-    """'resnet50+softmax' -> 'ResNet50 + softmax'."""
+    """'resnet50+softmax' -> 'ResNet50 + softmax'; a study variant's label as it is."""
     name, _, extra = producer.partition("+")
+    if name not in DISPLAY:
+        return producer
     return DISPLAY.get(name, name) + (f" + {extra}" if extra else "")
 
 
@@ -185,15 +187,20 @@ def skipped_judges(db: Any, study_id: int) -> dict[str, str]:
     return dict(rows)
 
 
-def paired_values(db: Any, study_id: int | None = None, run_ids: list[int] | None = None) -> pd.DataFrame:
+def paired_values(
+    db: Any, study_id: int | None = None, run_ids: list[int] | None = None, by_variant: bool = False
+) -> pd.DataFrame:
     """Metric values per (producer, content, style, seed, metric, judge), averaged over any
-    other settings (e.g. learning rates): the units that producers are paired on."""
+    other settings (e.g. learning rates): the units that producers are paired on. With
+    `by_variant` a study's variants are the producers (two variants of one backbone, as in
+    the resnet-fix preset, are then told apart)."""
+    producer = "r.study_variant" if by_variant else PRODUCER_SQL
     source, params = (f"({CELL_RUNS_SQL})", [study_id]) if study_id is not None else ("runs", [])
     where = "" if run_ids is None else "WHERE list_contains(?, r.id)"
     params += [] if run_ids is None else [list(run_ids)]
     with connect(db) as con:
         return con.execute(
-            f"""SELECT {PRODUCER_SQL} AS producer, r.content_image, r.style_image, r.seed,
+            f"""SELECT {producer} AS producer, r.content_image, r.style_image, r.seed,
                     m.metric, m.judge, avg(m.value) AS value
                 FROM {source} r JOIN run_metrics m ON m.run_id = r.id {where}
                 GROUP BY ALL HAVING count(m.value) > 0""",
@@ -311,9 +318,17 @@ def verdict_sentences(comparisons: pd.DataFrame) -> pd.DataFrame:
     return out[["metric", "judge", "a", "b", "sentence", "n", "estimate", "low", "high", "clear"]]
 
 
-def verdicts(db: Any, study_id: int | None = None, run_ids: list[int] | None = None) -> pd.DataFrame:
+def verdicts(
+    db: Any, study_id: int | None = None, run_ids: list[int] | None = None, by_variant: bool = False
+) -> pd.DataFrame:
     """The computed verdicts of a study (or of some runs): metric, judge, producers, sentence."""
-    return verdict_sentences(compare_producers(paired_values(db, study_id, run_ids)))
+    return verdict_sentences(compare_producers(paired_values(db, study_id, run_ids, by_variant)))
+
+
+def compares_variants(spec: dict[str, Any]) -> bool:
+    """Whether a study's verdicts pair its variants rather than its backbones (`compare_by`
+    in the spec, set by presets whose variants share a backbone)."""
+    return spec.get("compare_by") == "variant"
 
 
 def metric_label(column: str, std_suffix: str = " std") -> str:

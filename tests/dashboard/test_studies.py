@@ -198,3 +198,23 @@ def test_launch_form_feature_transform_toggle_queues_softmax(db, image_files):
     at.button(key="launch_run").click().run()  # an explicit layer choice
     assert_clean(at)
     assert store_runs.get_run(db, 2)["transform_layers"] == ["conv1_relu"]
+
+
+def test_a_study_of_explicit_pairs_resumes_as_the_same_study(populated):
+    first = store_runs.get_run(populated, 1)
+    photo, painting = first["content_image"], first["style_image"]
+    pick = study_rules.launch.ImageInput
+    request = study_rules.StudyRequest(
+        "backbones",
+        [pick(image_id=photo), pick(image_id=painting)],
+        [pick(image_id=painting), pick(image_id=photo)],
+        [0],
+        {"iterations": 2, "size": 32, "weights": "none"},
+        paired=True,
+    )
+    launched = study_rules.start(populated, request)
+    assert launched.cells == 4 and not launched.resumed  # 2 pairs x 2 variants, not 2 x 2 x 2
+    again = study_rules.resume_request(populated, launched.study_id)
+    assert again.paired and [i.image_id for i in again.contents] == [photo, painting]
+    resumed = study_rules.start(populated, again)
+    assert resumed.study_id == launched.study_id and resumed.resumed

@@ -211,3 +211,14 @@ def test_bad_study_input_is_one_line_exit_2_and_no_row(db, image_files, args, me
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert store_studies.list_studies(db).empty and store_runs.list_runs(db).empty
+
+
+def test_resnet_fix_verdicts_pair_variants_not_backbones():
+    # Its two softmax-std variants share a backbone and a transform: paired by backbone
+    # they would be averaged into one producer.
+    from store.metrics import compares_variants
+
+    fix = study_spec(PRESETS["resnet-fix"], {}, [0], ["c1"], ["s1"])
+    assert compares_variants(fix)
+    plain = study_spec(PRESETS["backbones"], {}, [0], ["c1"], ["s1"])
+    assert "compare_by" not in plain and not compares_variants(plain)
