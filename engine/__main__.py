@@ -32,6 +32,7 @@ from engine.cli_support import (  # noqa: E402
 )
 from engine.config import ConfigError, TransferConfig, validate  # noqa: E402
 from engine.images import ImageLoadError, load_image_file  # noqa: E402
+from engine.judges import NEUTRAL_JUDGES  # noqa: E402
 from engine.studies import PRESETS, get_preset, study_weights  # noqa: E402
 from engine.weights import WeightsError  # noqa: E402
 from store import metrics as store_metrics  # noqa: E402
@@ -97,6 +98,10 @@ def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
     metrics.add_argument("--all", action="store_true", help="every finished run")
     metrics.add_argument("--missing", action="store_true", help="finished runs without metrics")
     _add_weights_flags(metrics, "weights file for that judge, for runs made with a weights file")
+    for name in NEUTRAL_JUDGES:  # judges that produced neither output: ImageNet weights file, else Keras's cache
+        metrics.add_argument(
+            f"--weights-{name}", dest=f"weights_{name}", metavar="PATH", help=f"{name} weights file (neutral judge)"
+        )
     return [study, studies, report, metrics]
 
 
@@ -292,7 +297,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         run_ids = args.run_ids
     if not run_ids:
         raise ConfigError("name run ids, or --all / --missing")
-    judges, failed = weights_by_backbone(args), 0
+    neutral = {name: getattr(args, f"weights_{name}") for name in NEUTRAL_JUDGES if getattr(args, f"weights_{name}")}
+    judges, failed = {**weights_by_backbone(args), **neutral}, 0
     for run_id in run_ids:
         try:
             print(f"run {run_id}: {record_metrics(args.db, run_id, judges)} metrics stored")
