@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_CURVE_RUNS = 40  # more lines than this make an unreadable chart
 MAX_OUTPUTS = 8
 MODES = ("by hand", "by grouping")
-COLOR_BY = ("run", "backbone", "learning_rate", "layer_set", "optimizer", "scales")
+COLOR_BY = ("run", "backbone", "loss_convention", "learning_rate", "layer_set", "optimizer", "scales")
 DIFF_COLUMNS = (
     "backbone",
     "content_layer",
@@ -43,8 +43,11 @@ DIFF_COLUMNS = (
     "init",
     "seed",
     "weights",
+    "loss_convention",
     "feature_transform",
     "transform_layers",
+    "transform_temperature",
+    "keep_best",
     "optimizer",
     "scales",
     "coarse_iterations",
@@ -54,10 +57,11 @@ DIFF_COLUMNS = (
     "style_name",
 )
 SCALES_NOTE = (
-    "Raw losses of different backbones live on different scales (their feature maps and Gram matrices "
-    "differ by orders of magnitude, and each backbone has its own loss weights), so compare raw values "
-    "only within one backbone. The normalised loss (total loss ÷ total loss at step 1) puts every run on "
-    "the same scale: it starts at 1 and shows how far each run brought its own loss down."
+    "Raw losses of different backbones or loss conventions live on different scales (their feature maps "
+    "and Gram matrices differ by orders of magnitude, and each convention normalises differently), so compare "
+    "raw values only within one backbone and one convention; judge outputs by the fair metrics below. "
+    "The normalised loss (total loss ÷ total loss at step 1) puts every run on the same scale: it starts "
+    "at 1 and shows how far each run brought its own loss down."
 )
 
 

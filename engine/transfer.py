@@ -51,9 +51,9 @@ class StepEvent:
 @dataclass(frozen=True)
 class TransferResult:
     """The outcome of a run. Final losses are evaluated on the returned image (the last
-    one, or the lowest-loss one with `keep_best`). `best_loss` is the lowest total loss
-    logged at the last scale and `best_step` the step that logged it (the loss of the
-    image before that step's update, as every logged loss)."""
+    one, or the lowest-loss one with `keep_best`). `best_loss` is the lowest total loss of
+    any image of the last scale (the logged ones and the last) and `best_step` how many
+    steps had been taken before that image (step k logs the image after k - 1 steps)."""
 
     image: np.ndarray
     total_loss: float
@@ -332,18 +332,28 @@ def run_transfer(
         last += steps
         if not loop.run(stage, last):
             break
-    use_best = cfg.keep_best and loop.best_step is not None
-    output = stage.best.image if use_best else stage.image
-    final = stage.loss_fn(output)  # eager: one forward pass, cheaper than tracing a second graph
+    last = stage.loss_fn(stage.image)  # eager: one forward pass, cheaper than tracing a second graph
+    best_loss, best_step, last_is_best = _best(loop, float(last["total"]))
+    output = stage.image if last_is_best or not cfg.keep_best else stage.best.image
+    final = last if output is stage.image else stage.loss_fn(output)
     return TransferResult(
         image=backbone.deprocess(output.numpy()[0]),
         **{f"{name}_loss": float(value) for name, value in final.items()},
         steps_done=loop.step,
         cancelled=loop.cancelled,
         wall_seconds=time.perf_counter() - loop.start,
-        best_loss=loop.best_loss,
-        best_step=loop.best_step,
+        best_loss=best_loss,
+        best_step=best_step,
     )
+
+
+def _best(loop: _Loop, last_total: float) -> tuple[float, int, bool]:
+    """(best loss, steps taken before the best image, whether it is the last image) of
+    the last scale: the lowest logged loss (step k logs the image after k - 1 steps) or
+    the last image's, if lower."""
+    if loop.best_loss is None or last_total <= loop.best_loss:
+        return last_total, loop.step, True
+    return loop.best_loss, loop.best_step - 1, False
 
 
 class _Loop:

@@ -306,7 +306,8 @@ def run_params(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
             "  r.learning_rate, r.iterations, r.size, r.content_weight, "
             "  r.style_weight, r.tv_weight, r.init, r.seed, r.weights, r.feature_transform, "
             "  array_to_string(r.transform_layers, ', ') AS transform_layers, r.optimizer, r.scales, "
-            "  r.coarse_iterations, r.steps_per_call, r.jit_compile, r.total_loss, r.wall_seconds, "
+            "  r.coarse_iterations, r.steps_per_call, r.jit_compile, r.loss_convention, r.keep_best, "
+            "  r.transform_temperature, r.total_loss, r.best_loss, r.wall_seconds, "
             "  r.content_image, r.style_image, r.output_image, ci.name AS content_name, si.name AS style_name "
             "FROM runs r LEFT JOIN images ci ON ci.id = r.content_image LEFT JOIN images si ON si.id = r.style_image "
             "WHERE r.id IN (SELECT unnest(?::INTEGER[])) ORDER BY r.id",

@@ -201,7 +201,7 @@ def _final_losses(con: duckdb.DuckDBPyConnection, study_id: int, variants: list[
     return con.execute(
         f"""SELECT study_variant AS variant, avg(total_loss) AS total, stddev_samp(total_loss) AS total_std,
                 avg(content_loss) AS content, avg(style_loss) AS style, avg(wall_seconds) AS seconds,
-                count(*) AS n
+                avg(best_loss) AS best, count(*) AS n
             FROM ({CELL_RUNS_SQL}) WHERE list_contains(?, study_variant) GROUP BY ALL""",
         [study_id, variants],
     ).df()
@@ -240,13 +240,18 @@ def final_table(
             "total loss": finals["total"].to_numpy(float),
             "content loss": finals["content"].to_numpy(float),
             "style loss": finals["style"].to_numpy(float),
+            "best logged total loss": finals["best"].to_numpy(float),
             "seconds": finals["seconds"].to_numpy(float),
             "runs": finals["n"].fillna(0).to_numpy(int),
         }
     )
     if frame["runs"].max() > 1:
         frame.insert(2, "total loss std", finals["total_std"].to_numpy(float))
-    return StudyTable(table["id"], table["title"], frame, "mean over the runs of each variant")
+    note = (
+        "mean over the runs of each variant; losses are those of the output image (the last, or the best with "
+        "keep_best), the best logged total is the lowest loss any step logged (NULL before schema v4)"
+    )
+    return StudyTable(table["id"], table["title"], frame, note)
 
 
 def study_tables(db: Any, study_id: int) -> list[StudyTable]:

@@ -13,10 +13,10 @@ CURVATURE = np.logspace(0, 2, np.prod(SHAPE)).reshape(SHAPE).astype(np.float32) 
 OPTIMUM = rng.uniform(-2, 2, SHAPE).astype(np.float32)
 
 
-def quadratic(image: tf.Tensor) -> tf.Tensor:
-    """0.5 sum c (x - x*)^2 in the engine's [total, content, style, tv] layout."""
+def quadratic(image: tf.Tensor) -> dict[str, tf.Tensor]:
+    """0.5 sum c (x - x*)^2 as the engine's named losses."""
     f = 0.5 * tf.reduce_sum(CURVATURE * tf.square(image - OPTIMUM))
-    return tf.stack([f, f, 0.0, 0.0])
+    return {"total": f, "content": f, "style": tf.constant(0.0), "tv": tf.constant(0.0)}
 
 
 def _optimizer(name: str, lr: float, bounds=(-10.0, 10.0)):
@@ -41,9 +41,9 @@ def test_lbfgs_stays_in_bounds_and_gets_near_the_clipped_optimum():
     for _ in range(60):
         lbfgs.step()
         assert x.numpy().min() >= -1.0 and x.numpy().max() <= 1.0
-    best = float(quadratic(tf.constant(np.clip(OPTIMUM, -1, 1)))[0])
-    start = float(quadratic(tf.zeros(SHAPE))[0])
-    assert float(quadratic(x)[0]) - best < 0.01 * (start - best)
+    best = float(quadratic(tf.constant(np.clip(OPTIMUM, -1, 1)))["total"])
+    start = float(quadratic(tf.zeros(SHAPE))["total"])
+    assert float(quadratic(x)["total"]) - best < 0.01 * (start - best)
     assert int(lbfgs.rejected.numpy()) > 0  # the walls make some steps overshoot: undone
 
 

@@ -128,11 +128,23 @@ def test_a_loss_that_climbs_far_above_its_start_stops_the_run_as_diverging(conte
     assert len(events) >= 20  # never within the grace steps
 
 
-def test_best_loss_and_step_are_those_of_the_lowest_logged_step(content_rgb, style_rgb, random_model):
+def test_best_loss_and_step_are_those_of_the_lowest_loss_image(content_rgb, style_rgb, random_model):
     events = []
     result = run_transfer(_cfg(learning_rate=30.0), content_rgb, style_rgb, events.append, model=random_model("vgg16"))
-    best = min(events, key=lambda e: e.total_loss)
-    assert result.best_loss == pytest.approx(best.total_loss) and result.best_step == best.step
+    logged = min(events, key=lambda e: e.total_loss)
+    if result.total_loss <= logged.total_loss:  # the last image (after every step) is the best
+        assert result.best_loss == pytest.approx(result.total_loss) and result.best_step == 20
+    else:  # step k logs the image after k - 1 steps
+        assert result.best_loss == pytest.approx(logged.total_loss) and result.best_step == logged.step - 1
+
+
+def test_best_step_counts_the_steps_before_a_logged_best(content_rgb, style_rgb, random_model):
+    # A step size so large that the loss jumps after the first step: the start is best.
+    events = []
+    cfg = _cfg(init="content", learning_rate=300.0, iterations=5)
+    result = run_transfer(cfg, content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+    assert min(e.total_loss for e in events) == events[0].total_loss < result.total_loss
+    assert result.best_step == 0 and result.best_loss == pytest.approx(events[0].total_loss)
 
 
 def test_keep_best_outputs_the_lowest_loss_image(content_rgb, style_rgb, random_model):
@@ -160,8 +172,10 @@ def test_portable_losses_carry_across_sizes(backbone, content_rgb, style_rgb, ra
 
     small, large = losses("portable", 64), losses("portable", 128)
     assert 0.5 < large.total_loss / small.total_loss < 2.0
-    assert 0.5 < large.content_loss / small.content_loss < 2.0
-    assert losses("gatys", 128).content_loss / losses("gatys", 64).content_loss > 2.5
+    portable = large.content_loss / small.content_loss
+    assert 1 / 3 < portable < 3  # random features of noise at two resolutions: loosely equal
+    gatys = losses("gatys", 128).content_loss / losses("gatys", 64).content_loss
+    assert gatys > 3 * portable  # the sum over 4x the positions
 
 
 def test_layer_shares_of_the_starting_style_loss_are_reported(content_rgb, style_rgb, random_model):
