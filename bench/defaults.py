@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 from engine.backbones import get_backbone  # noqa: E402
 from engine.config import TransferConfig, validate  # noqa: E402
@@ -190,25 +190,45 @@ def summary(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def contact_sheet(rows: list[dict[str, Any]], out: Path, path: Path, thumb: int = 192) -> None:
-    """One row per pair, one column per (backbone, size, setting): the outputs side by
-    side with the photo and the painting first."""
+def contact_sheet(
+    rows: list[dict[str, Any]], out: Path, path: Path, thumb: int = 192, with_inputs: bool = True
+) -> None:
+    """One row per pair, one column per (backbone, size, setting), a header naming each
+    column: the outputs side by side, the photo and the painting first unless
+    `with_inputs` is False (a sheet for the repository holds only outputs)."""
     pairs = sorted({r["pair"] for r in rows})
-    columns = sorted({json.dumps([r["backbone"], r["size"], r["setting"]], sort_keys=True) for r in rows})
-    sheet = Image.new("RGB", ((len(columns) + 2) * thumb, len(pairs) * thumb), "white")
+    columns = sorted({_column(r) for r in rows})
+    first = 2 if with_inputs else 0
+    head = 28
+    sheet = Image.new("RGB", ((len(columns) + first) * thumb, head + len(pairs) * thumb), "white")
+    draw = ImageDraw.Draw(sheet)
+    for x, col in enumerate(columns, start=first):
+        backbone, size, setting = json.loads(col)
+        short = " ".join(f"{ABBREVIATIONS.get(k, k)}={_short(v)}" for k, v in setting.items())
+        draw.text((x * thumb + 4, 2), f"{backbone} {size} px", fill="black")
+        draw.text((x * thumb + 4, 14), short[: thumb // 6], fill="black")
     for y, pair in enumerate(pairs):
-        photo, painting = pair.split(":")
-        for x, source in enumerate((IMAGES / "content" / f"{photo}.jpg", IMAGES / "style" / f"{painting}.jpg")):
-            sheet.paste(_thumb(Image.open(source), thumb), (x * thumb, y * thumb))
-        for x, col in enumerate(columns, start=2):
-            match = [
-                r
-                for r in rows
-                if r["pair"] == pair and json.dumps([r["backbone"], r["size"], r["setting"]], sort_keys=True) == col
-            ]
+        top = head + y * thumb
+        if with_inputs:
+            photo, painting = pair.split(":")
+            for x, source in enumerate((IMAGES / "content" / f"{photo}.jpg", IMAGES / "style" / f"{painting}.jpg")):
+                sheet.paste(_thumb(Image.open(source), thumb), (x * thumb, top))
+        for x, col in enumerate(columns, start=first):
+            match = [r for r in rows if "image" in r and r["pair"] == pair and _column(r) == col]
             if match:
-                sheet.paste(_thumb(Image.open(out / match[-1]["image"]), thumb), (x * thumb, y * thumb))
+                sheet.paste(_thumb(Image.open(out / match[-1]["image"]), thumb), (x * thumb, top))
     sheet.save(path)
+
+
+ABBREVIATIONS = {"style_weight": "beta", "tv_weight": "tv", "feature_transform": "ft", "transform_temperature": "T"}
+
+
+def _short(value: Any) -> str:
+    return "paper layers" if isinstance(value, list | tuple) else str(value)
+
+
+def _column(row: dict[str, Any]) -> str:
+    return json.dumps([row["backbone"], row["size"], row["setting"]], sort_keys=True)
 
 
 def _thumb(img: Image.Image, size: int) -> Image.Image:
@@ -228,6 +248,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.add_argument(f"--weights-{name}", help=f"{name} weights file (default: imagenet)")
     p.add_argument("--out", type=Path, default=Path("bench/out/defaults"))
     p.add_argument("--sheet", type=Path, help="also draw a contact sheet to this PNG")
+    p.add_argument("--sheet-outputs-only", action="store_true", help="leave the input images off the sheet")
     p.add_argument("--report-only", action="store_true", help="summarise the results file without running")
     p.add_argument("--rescore", action="store_true", help="recompute the metrics of the saved outputs, then summarise")
     return p.parse_args(argv)
@@ -245,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = sweep(args)
     print(summary(rows))
     if args.sheet:
-        contact_sheet(rows, args.out, args.sheet)
+        contact_sheet(rows, args.out, args.sheet, with_inputs=not args.sheet_outputs_only)
     return 0
 
 
