@@ -190,6 +190,22 @@ def summary(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def detail_table(rows: list[dict[str, Any]]) -> str:
+    """A row per output: pair, backbone, size, setting, each target metric, seconds and
+    whether it meets every target (README's table)."""
+    lines = ["| pair | backbone | size | setting | " + " | ".join(TARGETS) + " | s | meets all |"]
+    lines.append("|" + "---|" * (len(TARGETS) + 6))
+    for r in sorted(rows, key=lambda r: (json.dumps(r["setting"]), r["size"], r["pair"], r["backbone"])):
+        setting = " ".join(f"{ABBREVIATIONS.get(k, k)}={_short(v)}" for k, v in r["setting"].items()) or "defaults"
+        if "error" in r:
+            cells = f"{r['error']} |" + " |" * len(TARGETS)
+        else:
+            verdict = "yes" if passes(r) else "no"
+            cells = " | ".join(f"{r[m]:.3g}" for m in TARGETS) + f" | {r['seconds']:.0f} | {verdict}"
+        lines.append(f"| {r['pair'].replace(':', ' × ')} | {r['backbone']} | {r['size']} | {setting} | {cells} |")
+    return "\n".join(lines)
+
+
 def contact_sheet(
     rows: list[dict[str, Any]], out: Path, path: Path, thumb: int = 192, with_inputs: bool = True
 ) -> None:
@@ -250,6 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sheet", type=Path, help="also draw a contact sheet to this PNG")
     p.add_argument("--sheet-outputs-only", action="store_true", help="leave the input images off the sheet")
     p.add_argument("--report-only", action="store_true", help="summarise the results file without running")
+    p.add_argument("--detail", action="store_true", help="also print a row per output")
     p.add_argument("--rescore", action="store_true", help="recompute the metrics of the saved outputs, then summarise")
     return p.parse_args(argv)
 
@@ -265,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = sweep(args)
     print(summary(rows))
+    if args.detail:
+        print(detail_table(rows))
     if args.sheet:
         contact_sheet(rows, args.out, args.sheet, with_inputs=not args.sheet_outputs_only)
     return 0
