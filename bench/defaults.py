@@ -18,6 +18,7 @@ is a benchmark: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -146,6 +147,8 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _save(out: Path, row: dict[str, Any], image: np.ndarray) -> str:
     tag = "_".join(f"{k}{v}" for k, v in sorted(row["setting"].items())) or "default"
+    if len(tag) > 80:  # layer lists: name the file by a digest of the setting
+        tag = hashlib.sha1(json.dumps(row["setting"], sort_keys=True).encode()).hexdigest()[:12]
     name = f"{row['backbone']}_{row['size']}_{row['pair'].replace(':', '-')}_{tag}.png"
     Image.fromarray(image).save(out / name)
     return name
