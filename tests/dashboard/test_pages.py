@@ -136,6 +136,21 @@ def test_launch_backbone_change_resets_layers_and_defaults(populated):
     assert at.number_input(key="launch_style_weight").value == resnet.defaults["portable"].style_weight
 
 
+def test_launch_loss_convention_resets_the_loss_weights(populated):
+    at = page("launch.py").run()
+    assert_clean(at)
+    resnet = BACKBONES["resnet50"]
+    at.selectbox(key="launch_backbone").set_value("resnet50").run()
+    at.selectbox(key="launch_loss_convention").set_value("gatys").run()
+    assert_clean(at)
+    gatys = resnet.defaults["gatys"]
+    assert at.number_input(key="launch_style_weight").value == gatys.style_weight  # the study's 1e7
+    assert at.number_input(key="launch_learning_rate").value == gatys.learning_rate
+    at.selectbox(key="launch_loss_convention").set_value("portable").run()
+    assert at.number_input(key="launch_style_weight").value == resnet.defaults["portable"].style_weight
+    assert at.number_input(key="launch_tv_weight").value == resnet.defaults["portable"].tv_weight
+
+
 def test_launch_speed_options_reset_the_rate_and_are_queued(populated):
     at = page("launch.py").run()
     assert_clean(at)
