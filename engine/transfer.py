@@ -121,6 +121,12 @@ class FeatureExtractor:
         self._transform = [n in set(transform_layers) for n in names]
         self._temperature, self._kind = temperature, transform
 
+    @classmethod
+    def for_config(cls, model: keras.Model, cfg: TransferConfig) -> FeatureExtractor:
+        """The extractor of a resolved run config: its layers and feature transform."""
+        layers = (cfg.content_layer, cfg.style_layers, cfg.transform_layers or ())
+        return cls(model, *layers, cfg.transform_temperature, cfg.feature_transform)
+
     def _smooth(self, features: tf.Tensor) -> tf.Tensor:
         return softmax_features(features, temperature_for(self._kind, features, self._temperature))
 
@@ -208,14 +214,7 @@ def style_layer_shares(
     VGG16's shallow layers take almost all of it; the portable convention evens it out."""
     backbone = get_backbone(cfg.backbone)
     model = model if model is not None else load_backbone(backbone, cfg.weights)
-    extractor = FeatureExtractor(
-        model,
-        cfg.content_layer,
-        cfg.style_layers,
-        cfg.transform_layers or (),
-        cfg.transform_temperature,
-        cfg.feature_transform,
-    )
+    extractor = FeatureExtractor.for_config(model, cfg)
     content, style = prepare_images(cfg, backbone, content_rgb, style_rgb)
     _, targets = extractor(tf.constant(style))
     _, features = extractor(tf.constant(initial_image(cfg, backbone, content, style_rgb)))
@@ -317,14 +316,7 @@ def run_transfer(
     backbone = get_backbone(cfg.backbone)
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
     model = model if model is not None else load_backbone(backbone, cfg.weights)
-    extractor = FeatureExtractor(
-        model,
-        cfg.content_layer,
-        cfg.style_layers,
-        cfg.transform_layers or (),
-        cfg.transform_temperature,
-        cfg.feature_transform,
-    )
+    extractor = FeatureExtractor.for_config(model, cfg)
     loop = _Loop(cfg, backbone, on_step, should_stop)
     stage, last = None, 0
     for size, steps in scale_plan(cfg):
