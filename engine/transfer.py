@@ -68,11 +68,13 @@ class TransferResult:
 
 
 # A run is stopped as diverging when, after GRACE_STEPS steps of a scale, its total loss
-# is more than DIVERGE_FACTOR times that scale's first: no useful run climbs that far
-# (a too-large step size or a broken feature transform does, and would otherwise end as
-# `finished` with noise as its output).
+# stays more than DIVERGE_FACTOR times that scale's first for SUSTAINED steps in a row: no
+# useful run climbs that far (a too-large step size or a broken feature transform does,
+# and would otherwise end as `finished` with noise as its output). One step above it is
+# not enough: L-BFGS logs a step it then undoes as a spike (`engine.optimizers.LBFGS`).
 DIVERGE_FACTOR = 10.0
 GRACE_STEPS = 20
+SUSTAINED = 5
 
 
 class DivergedError(RuntimeError):
@@ -360,6 +362,7 @@ class _Loop:
         self.step, self.cancelled = 0, False
         self.start = time.perf_counter()
         self.stage_start, self.stage_first = 0, None  # the current scale's first step and loss
+        self.above = 0  # steps in a row far above the scale's first loss
         self.best_loss, self.best_step = None, None  # of the current scale
 
     def run(self, stage: _Stage, last: int) -> bool:
@@ -388,11 +391,13 @@ class _Loop:
         if not np.isfinite(row).all():
             raise DivergedError(step)
         if self.stage_first is None:
-            self.stage_first = total
-        elif step - self.stage_start > GRACE_STEPS and total > DIVERGE_FACTOR * self.stage_first > 0:
+            self.stage_first, self.above = total, 0
+        high = step - self.stage_start > GRACE_STEPS and total > DIVERGE_FACTOR * self.stage_first > 0
+        self.above = self.above + 1 if high else 0
+        if self.above >= SUSTAINED:
             start = self.stage_first
             raise DivergedError(
-                step, f"diverging: the loss rose to {total:.3g}, over {DIVERGE_FACTOR:g}x its start {start:.3g}"
+                step, f"diverging: the loss stayed above {DIVERGE_FACTOR:g}x its start {start:.3g} ({total:.3g})"
             )
         if self.best_loss is None or total < self.best_loss:
             self.best_loss, self.best_step = total, step
