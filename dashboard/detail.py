@@ -71,8 +71,8 @@ def header(run: dict[str, Any]) -> None:
         "with runs of the same backbone and convention.",
     )
     best = run.get("best_loss")
-    best_step = f" (step {run['best_step']})" if present(run.get("best_step")) else ""
-    cols[1].metric("Best logged loss", fmt_loss(best) + best_step if present(best) else "–")
+    after = f" (after {run['best_step']} steps)" if present(run.get("best_step")) else ""
+    cols[1].metric("Best loss", fmt_loss(best) + after if present(best) else "–")
     cols[2].metric("Steps", f"{run['steps_done']} / {run['iterations']}")
     cols[3].metric("Learning rate", f"{run['learning_rate']:g}")
     cols[4].metric("Wall time", fmt_duration(run["wall_seconds"]))

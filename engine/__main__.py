@@ -156,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"run {run_id} finished in {outcome.wall_seconds:.1f} s. Losses of the output ({output}, "
         f"{cfg.loss_convention} convention): total {outcome.total_loss:.3g}, content {outcome.content_loss:.3g}, "
-        f"style {outcome.style_loss:.3g}; best logged total {outcome.best_loss:.3g} at step {outcome.best_step}"
+        f"style {outcome.style_loss:.3g}; best total {outcome.best_loss:.3g}, after {outcome.best_step} steps"
     )
     return 0
 

@@ -240,7 +240,7 @@ def final_table(
             "total loss": finals["total"].to_numpy(float),
             "content loss": finals["content"].to_numpy(float),
             "style loss": finals["style"].to_numpy(float),
-            "best logged total loss": finals["best"].to_numpy(float),
+            "best total loss": finals["best"].to_numpy(float),
             "seconds": finals["seconds"].to_numpy(float),
             "runs": finals["n"].fillna(0).to_numpy(int),
         }
@@ -249,7 +249,7 @@ def final_table(
         frame.insert(2, "total loss std", finals["total_std"].to_numpy(float))
     note = (
         "mean over the runs of each variant; losses are those of the output image (the last, or the best with "
-        "keep_best), the best logged total is the lowest loss any step logged (NULL before schema v4)"
+        "keep_best), the best total is the lowest loss of any image of the run's last scale (NULL before schema v4)"
     )
     return StudyTable(table["id"], table["title"], frame, note)
 
