@@ -197,3 +197,25 @@ def test_layer_shares_of_the_starting_style_loss_are_reported(content_rgb, style
     assert sum(portable.values()) == pytest.approx(1.0) and sum(gatys.values()) == pytest.approx(1.0)
     assert list(portable) == list(_cfg().style_layers)
     assert max(portable.values()) < 0.6  # random weights: no layer takes over
+
+
+def test_a_style_image_and_a_resized_copy_give_close_target_grams(random_model):
+    # Each Gram matrix is normalised by its own image's positions, so the target does not
+    # scale with the style image's pixel count (the study's formula scaled it by 4x here).
+    import tensorflow as tf
+
+    from engine.backbones import get_backbone
+    from engine.images import resize_longest
+    from engine.losses import gram_matrix
+    from engine.transfer import FeatureExtractor
+
+    yy, xx = np.mgrid[0:128, 0:128] / 128
+    smooth = np.stack([255 * xx, 255 * yy, 127 + 100 * np.sin(6 * xx + 4 * yy)], -1).astype(np.uint8)
+    vgg = get_backbone("vgg16")
+    extractor = FeatureExtractor(random_model("vgg16"), vgg.content_layer, vgg.style_layers)
+    grams = []
+    for size in (64, 128):
+        image = vgg.preprocess(resize_longest(smooth, size))[None]
+        grams.append([gram_matrix(f).numpy() for f in extractor(tf.constant(image))[1]])
+    for small, large in zip(*grams, strict=True):
+        assert np.linalg.norm(small - large) < 0.5 * np.linalg.norm(large)
