@@ -71,8 +71,12 @@ def header(run: dict[str, Any]) -> None:
         "with runs of the same backbone and convention.",
     )
     best = run.get("best_loss")
-    after = f" (after {run['best_step']} steps)" if present(run.get("best_step")) else ""
-    cols[1].metric("Best loss", fmt_loss(best) + after if present(best) else "–")
+    after = f", after {run['best_step']} steps" if present(run.get("best_step")) else ""
+    cols[1].metric(
+        "Best loss",
+        fmt_loss(best) if present(best) else "–",
+        help=f"The lowest total loss of any image of the run's last scale{after} (`--keep-best` outputs it).",
+    )
     cols[2].metric("Steps", f"{run['steps_done']} / {run['iterations']}")
     cols[3].metric("Learning rate", f"{run['learning_rate']:g}")
     cols[4].metric("Wall time", fmt_duration(run["wall_seconds"]))
