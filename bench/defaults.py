@@ -67,8 +67,8 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
 
 
 def _value(text: str) -> Any:
-    if "+" in text:  # a list value: style_layers=conv1_relu+conv2_block3_out
-        return tuple(text.split("+"))
+    if "+" in text:  # a list value: style_layers=conv1_relu+conv2_block3_out, style_layer_weights=4+2+1
+        return tuple(_value(part) for part in text.split("+"))
     for kind in (int, float):
         try:
             return kind(text)
