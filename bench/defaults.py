@@ -243,7 +243,12 @@ ABBREVIATIONS = {"style_weight": "beta", "tv_weight": "tv", "feature_transform":
 
 
 def _short(value: Any) -> str:
-    return "paper layers" if isinstance(value, list | tuple) else str(value)
+    """A setting's value for a label: a number list as 8/4/1, a layer list by its count."""
+    if not isinstance(value, list | tuple):
+        return str(value)
+    if all(isinstance(v, int | float) for v in value):
+        return "/".join(f"{v:g}" for v in value)
+    return f"{len(value)} layers"
 
 
 def _column(row: dict[str, Any]) -> str:
