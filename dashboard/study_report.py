@@ -22,6 +22,7 @@ from dashboard import studies as study_rules
 from engine.report import (
     FAIR_NOTE,
     RAW_LOSS_WARNING,
+    StudyReport,
     build_report,
     design,
     fair_rows,
@@ -31,8 +32,6 @@ from engine.report import (
     report_markdown,
 )
 from store import metrics as store_metrics
-from store import provenance
-from store import studies as store_studies
 from store.studies import StudyTable
 
 log = logging.getLogger(__name__)
@@ -114,8 +113,8 @@ def _weights(spec: dict[str, Any]) -> set[str]:
     return {spec["shared"].get("weights", "imagenet"), *(spec.get("weights_by_backbone") or {}).values()}
 
 
-def fair_block(db: Any, study: dict[str, Any]) -> None:
-    """Fair metrics per variant (mean ± std), the producer x judge view and verdicts."""
+def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
+    """Fair metrics per variant (mean ± std), the producer x judge view and `verdicts`."""
     spec, study_id = study["spec"], int(study["id"])
     st.markdown("#### Fair metrics (mean per variant)")
     variants = [v["label"] for v in spec["variants"]]
@@ -135,17 +134,13 @@ def fair_block(db: Any, study: dict[str, Any]) -> None:
         st.caption(f"{store_metrics.display(judge)} judge {why}")
     by_variant = store_metrics.compares_variants(spec)
     fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id, by_variant=by_variant), "study")
-    verdicts = store_metrics.verdicts(db, study_id=study_id, by_variant=by_variant)
     fair.verdicts_section(verdicts, "study", _weights(spec))
     fair.explain()
 
 
-def report_downloads(db: Any, study: dict[str, Any]) -> None:
+def report_downloads(report: StudyReport) -> None:
     """The whole report as `python -m engine report` writes it: Markdown and CSV."""
-    study_id = int(study["id"])
-    report = build_report(db, study_id)
-    if report is None:
-        return
+    study_id = int(report.study["id"])
     left, right = st.columns(2)
     left.download_button(
         "Download the report (Markdown)",
@@ -165,10 +160,9 @@ def report_downloads(db: Any, study: dict[str, Any]) -> None:
     )
 
 
-def report_header(db: Any, study: dict[str, Any]) -> None:
+def report_header(report: StudyReport) -> None:
     """What the study is for (its preset) and what actually ran, read from its runs."""
-    ran = provenance.ran_line(provenance.study_configs(db, int(study["id"])))
-    st.caption(f"{design(study['spec']['description'])}. {ran}")
+    st.caption(f"{design(report.study['spec']['description'])}. {report.ran}")
     st.caption(
         f"{RAW_LOSS_WARNING} Compare raw losses within a backbone; the fair metrics below compare across backbones."
     )
@@ -176,12 +170,16 @@ def report_header(db: Any, study: dict[str, Any]) -> None:
 
 def render(db: Any, study: dict[str, Any]) -> None:
     """The study's report: its tables with charts, fair metrics, verdicts, downloads."""
+    # Built once per render: the blocks below and the downloads share its tables and verdicts.
+    report = build_report(db, int(study["id"]))
+    if report is None:
+        return
     st.markdown("### Report")
-    report_header(db, study)
-    tables = store_studies.study_tables(db, int(study["id"]))
+    report_header(report)
     specs = {t["id"]: t for t in study["spec"]["tables"]}
     log_scale = st.toggle("Log scale for losses", value=True, key="study_log")
-    for table in tables:
-        table_block(int(study["id"]), table, specs[table.id], log_scale)
-    fair_block(db, study)
-    report_downloads(db, study)
+    for table in report.tables:
+        if table.id in specs:  # the preset's own tables; fair metrics have their block below
+            table_block(int(study["id"]), table, specs[table.id], log_scale)
+    fair_block(db, study, report.verdicts)
+    report_downloads(report)
