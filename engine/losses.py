@@ -197,19 +197,3 @@ def softmax_features(features: tf.Tensor, temperature: float | tf.Tensor = 1.0) 
     count = tf.cast(tf.shape(flat)[1], features.dtype)
     t = tf.reshape(tf.cast(temperature, features.dtype), (-1, 1))
     return tf.reshape(tf.nn.softmax(flat / t, axis=-1) * count, shape)
-
-
-# The study's names for the Gatys formulas, used by callers that score images outside a
-# run (cross-evaluation): the same functions as the `gatys` convention's.
-content_loss = gatys_content
-total_variation_loss = gatys_tv
-
-
-def style_loss(
-    features: Sequence[tf.Tensor],
-    target_grams: Sequence[tf.Tensor],
-    weights: Sequence[float],
-    convention: str = "gatys",
-) -> tf.Tensor:
-    """L_style under `convention` (default: the study's weighted sum of Gatys E_l)."""
-    return get_convention(convention).style(features, target_grams, weights)

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from engine.backbones import Backbone
 from engine.config import loss_defaults
-from engine.losses import content_loss, gram_matrix, style_loss
+from engine.losses import CONVENTIONS, gram_matrix
 
 # Metric names (the `metric` column of `run_metrics`).
 JUDGE_CONTENT, JUDGE_STYLE, JUDGE_TOTAL = "judge_content_loss", "judge_style_loss", "judge_total_loss"
@@ -342,7 +342,8 @@ def judge_losses(
     # through ResNet50 cost ~0.5 s each on a CPU, whatever the image size).
     both_c, both_s = extractor(tf.constant(np.stack([judge.preprocess(output), judge.preprocess(content)])))
     _, sty_s = extractor(tf.constant(judge.preprocess(style)[None]))
-    lc = float(content_loss(both_c[:1], both_c[1:]))
-    ls = float(style_loss([f[:1] for f in both_s], [gram_matrix(f) for f in sty_s], [1.0] * len(sty_s)))
+    gatys = CONVENTIONS["gatys"]
+    lc = float(gatys.content(both_c[:1], both_c[1:]))
+    ls = float(gatys.style([f[:1] for f in both_s], [gram_matrix(f) for f in sty_s], [1.0] * len(sty_s)))
     d = loss_defaults(judge, "gatys")
     return {JUDGE_CONTENT: lc, JUDGE_STYLE: ls, JUDGE_TOTAL: d.content_weight * lc + d.style_weight * ls}

@@ -90,11 +90,12 @@ def temperature_for(transform: str, features: tf.Tensor, temperature: float) -> 
     """The softmax temperature of one layer's activations under `transform`.
 
     `softmax` takes T as given (the SWAG paper's T = 1 was set for torchvision's inputs:
-    0-1 scaled, normalised by ImageNet std). Keras's ResNet50 takes 0-255 caffe inputs
-    and its residual outputs are far larger and peakier, so T = 1 makes the softmax
-    nearly one-hot and the run diverges. `softmax-std` therefore measures T in units of
-    the layer's own activation std on that image (T = t x std, held constant for the
-    gradient), which is the same whatever the input scale or the network."""
+    0-1 scaled, normalised by ImageNet std). Keras's ResNet50 takes 0-255 caffe inputs and
+    its residual outputs are far larger and peakier, so the same T means a far sharper
+    softmax there (with the study's losses T = 1 sent a run into noise). `softmax-std`
+    therefore measures T in units of the layer's own activation std on that image
+    (T = t x std, held constant for the gradient), the same whatever the input scale or
+    the network. README "The ResNet fix" has what either did to the outputs."""
     if transform == "softmax-std":
         flat = tf.reshape(features, (tf.shape(features)[0], -1))
         return temperature * tf.stop_gradient(tf.math.reduce_std(flat, axis=-1) + 1e-12)
