@@ -120,7 +120,7 @@ def launch_study(
         }
         for c in cells
     ]
-    counts = store_studies.queue_cells(db, study_id, rows, "")
+    counts = store_studies.queue_cells(db, study_id, rows)
     return StudyLaunch(study_id, resumed, len(cells), counts)
 
 
@@ -352,13 +352,6 @@ def _judge_rows(cfg: TransferConfig, known: dict[str, str], images: tuple) -> li
     return rows
 
 
-def _neutral_rows(known: dict[str, str], images: tuple) -> list[tuple]:
-    """Rows of the neutral judges (networks that produced neither output): the only judges
-    verdicts use. Each runs when its ImageNet file is in Keras's cache or given in `known`
-    (keyed by the judge's name), else its rows say why not; nothing is downloaded."""
-    return judges.neutral_rows(images, files=known)
-
-
 def _study_weights(db, run: dict) -> dict[str, str]:
     """Per-backbone weights the run's study was launched with ({} outside a study)."""
     study = store_studies.get_study(db, run["study_id"]) if run.get("study_id") else None
@@ -387,7 +380,7 @@ def record_metrics(db, run_id: int, judge_weights_by_backbone: dict[str, str] | 
         rows.append((m, "", v, "" if v == v else why))  # v != v: NaN
     known = {**_study_weights(db, run), **(judge_weights_by_backbone or {})}
     rows += _judge_rows(cfg, known, (output, content, style))
-    rows += _neutral_rows(known, (output, content, style))
+    rows += judges.neutral_rows((output, content, style), files=known)  # the only judges verdicts use
     store_metrics.put_metrics(db, run_id, rows)
     return len(rows)
 

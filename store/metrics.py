@@ -43,42 +43,60 @@ class MetricInfo:
     verdict: bool = False
 
 
-def _info(label: str, better: str, compare: str, phrase: str, group: str, verdict: bool = False) -> MetricInfo:
-    return MetricInfo(label, better, compare, phrase, group, verdict)
-
-
 METRICS: dict[str, MetricInfo] = {
     # Verdicts rest on these: no network, or a network that produced neither output.
-    "ssim": _info("SSIM to the content", "higher", "diff", "keep the content's structure (SSIM) better",
-                  NETWORK_FREE, True),
-    "edge_corr": _info("edge correlation", "higher", "diff", "keep the content's edges better", NETWORK_FREE, True),
-    "color_ratio": _info("colour distance ratio (output→style ÷ photo→style)", "lower", "ratio",
-                         "come closer to the style's colours", NETWORK_FREE, True),
-    "texture_ratio": _info("texture distance ratio (output→style ÷ photo→style)", "lower", "ratio",
-                           "come closer to the style's texture", NETWORK_FREE, True),
-    "grid_ratio": _info("2-pixel grid energy ÷ the photo's", "lower", "ratio", "show fewer grid artefacts",
-                        NETWORK_FREE, True),
-    "neutral_style_distance": _info("neutral style distance", "lower", "ratio", "match the style better",
-                                    NEUTRAL, True),
-    "neutral_content_distance": _info("neutral content distance", "lower", "ratio", "keep the content better",
-                                      NEUTRAL, True),
+    "ssim": MetricInfo(
+        "SSIM to the content", "higher", "diff", "keep the content's structure (SSIM) better", NETWORK_FREE, True
+    ),
+    "edge_corr": MetricInfo(
+        "edge correlation", "higher", "diff", "keep the content's edges better", NETWORK_FREE, True
+    ),
+    "color_ratio": MetricInfo(
+        "colour distance ratio (output→style ÷ photo→style)",
+        "lower",
+        "ratio",
+        "come closer to the style's colours",
+        NETWORK_FREE,
+        True,
+    ),
+    "texture_ratio": MetricInfo(
+        "texture distance ratio (output→style ÷ photo→style)",
+        "lower",
+        "ratio",
+        "come closer to the style's texture",
+        NETWORK_FREE,
+        True,
+    ),
+    "grid_ratio": MetricInfo(
+        "2-pixel grid energy ÷ the photo's", "lower", "ratio", "show fewer grid artefacts", NETWORK_FREE, True
+    ),
+    "neutral_style_distance": MetricInfo(
+        "neutral style distance", "lower", "ratio", "match the style better", NEUTRAL, True
+    ),
+    "neutral_content_distance": MetricInfo(
+        "neutral content distance", "lower", "ratio", "keep the content better", NEUTRAL, True
+    ),
     # The raw distances behind the ratios (each pair shares its photo and style, so the
     # ratios carry the same comparison, normalised).
-    "color_w2": _info("colour distance to the style (Lab)", "lower", "ratio", "match the style's colours better",
-                      NETWORK_FREE),
-    "texture_swd": _info("texture distance to the style (SWD)", "lower", "ratio",
-                         "match the style's texture better", NETWORK_FREE),
+    "color_w2": MetricInfo(
+        "colour distance to the style (Lab)", "lower", "ratio", "match the style's colours better", NETWORK_FREE
+    ),
+    "texture_swd": MetricInfo(
+        "texture distance to the style (SWD)", "lower", "ratio", "match the style's texture better", NETWORK_FREE
+    ),
     # Each judge favours outputs made with its own objective: shown, never judged on.
-    "judge_style_loss": _info("style loss", "lower", "ratio", "match the style better", CROSS_EVAL),
-    "judge_content_loss": _info("content loss", "lower", "ratio", "keep the content better", CROSS_EVAL),
-    "judge_total_loss": _info("total loss", "lower", "ratio", "score better overall", CROSS_EVAL),
+    "judge_style_loss": MetricInfo("style loss", "lower", "ratio", "match the style better", CROSS_EVAL),
+    "judge_content_loss": MetricInfo("content loss", "lower", "ratio", "keep the content better", CROSS_EVAL),
+    "judge_total_loss": MetricInfo("total loss", "lower", "ratio", "score better overall", CROSS_EVAL),
     # Each run on its own loss: how it converged, not how good its output is.
-    "loss_ratio_final": _info("final / first loss", "lower", "ratio", "reduce their own loss further", OWN_LOSS),
-    "iters_to_90": _info("iterations to 90 % of the drop", "lower", "diff", "reach 90 % of their loss drop sooner",
-                         OWN_LOSS),
-    "iters_to_99": _info("iterations to 99 % of the drop", "lower", "diff", "reach 99 % of their loss drop sooner",
-                         OWN_LOSS),
-}  # fmt: skip
+    "loss_ratio_final": MetricInfo("final / first loss", "lower", "ratio", "reduce their own loss further", OWN_LOSS),
+    "iters_to_90": MetricInfo(
+        "iterations to 90 % of the drop", "lower", "diff", "reach 90 % of their loss drop sooner", OWN_LOSS
+    ),
+    "iters_to_99": MetricInfo(
+        "iterations to 99 % of the drop", "lower", "diff", "reach 99 % of their loss drop sooner", OWN_LOSS
+    ),
+}
 CROSS_EVAL_METRICS = tuple(m for m, i in METRICS.items() if i.group == CROSS_EVAL)
 FAIR_METRICS = tuple(m for m, i in METRICS.items() if i.group != CROSS_EVAL)
 # Report names of backbones and judges; the store does not import the engine, unknown names show as-is.

@@ -11,15 +11,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from store.db import connect
+from store.runs import OPTIONAL_CONFIG_COLUMNS
 from store.studies import CELL_RUNS_SQL
 
-# Settings a report header states: (config key, value for configs stored before the key
-# existed, how the header names it, unit).
+# Settings a report header states: (config key, how the header names it, unit). A config
+# stored before a key existed had the value `OPTIONAL_CONFIG_COLUMNS` gives it.
 RAN_SETTINGS = (
-    ("iterations", None, "iterations", ""),
-    ("size", None, "size", " px"),
-    ("loss_convention", "gatys", "loss convention", ""),
-    ("optimizer", "adam", "optimizer", ""),
+    ("iterations", "iterations", ""),
+    ("size", "size", " px"),
+    ("loss_convention", "loss convention", ""),
+    ("optimizer", "optimizer", ""),
 )
 
 
@@ -43,8 +44,8 @@ def ran_summary(configs: list[dict[str, Any]]) -> dict[str, str]:
     """{header name: value} for each setting in `RAN_SETTINGS`: one value, or
     'mixed: a, b' when the cells differ."""
     out = {}
-    for key, missing, name, unit in RAN_SETTINGS:
-        values = [f"{v}{unit}" for v in _values(configs, key, missing)]
+    for key, name, unit in RAN_SETTINGS:
+        values = [f"{v}{unit}" for v in _values(configs, key, OPTIONAL_CONFIG_COLUMNS.get(key))]
         if values:
             out[name] = values[0] if len(values) == 1 else "mixed: " + ", ".join(values)
     return out

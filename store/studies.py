@@ -61,12 +61,12 @@ def create_or_resume(db: Any, name: str, preset: str, spec: dict[str, Any], key:
     return new[0], False
 
 
-def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]], gram_convention: str) -> dict[str, int]:
+def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]]) -> dict[str, int]:
     """Queue the cells that have no finished, queued or running run yet.
 
     Each cell is a dict with `config` (resolved config dict), `content_image`,
-    `style_image`, `cell` (its identity), `variant` and optionally its own
-    `gram_convention` (else the argument's). Returns counts: `queued` (new),
+    `style_image`, `cell` (its identity), `variant` and `gram_convention` (its loss
+    formulas: cells of one study may differ in convention). Returns counts: `queued` (new),
     `requeued` (latest run failed/cancelled/interrupted), `finished` and `active` (left alone).
     """
     counts = {"queued": 0, "requeued": 0, "finished": 0, "active": 0}
@@ -84,7 +84,7 @@ def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]], gram_conven
                 counts["finished" if status == "finished" else "active"] += 1
                 continue
             study = {"study_id": study_id, "study_cell": cell["cell"], "study_variant": cell["variant"]}
-            formulas = cell.get("gram_convention", gram_convention)
+            formulas = cell["gram_convention"]
             insert_run(con, cell["config"], cell["content_image"], cell["style_image"], formulas, study=study)
             counts["requeued" if status else "queued"] += 1
     return counts

@@ -70,6 +70,7 @@ def _cells(db, seeds, iterations=50):
             "style_image": sid,
             "cell": f"{label}/{seed}",
             "variant": label,
+            "gram_convention": "g",
         }
         for label, b, lr in VARIANTS
         for seed in seeds
@@ -80,7 +81,7 @@ def _study(db, seeds=(0,), iterations=50):
     cells = _cells(db, list(seeds), iterations)
     study_id, resumed = store_studies.create_or_resume(db, "s", "test", _spec(list(seeds)), "key", len(cells))
     assert not resumed
-    assert store_studies.queue_cells(db, study_id, cells, "g")["queued"] == len(cells)
+    assert store_studies.queue_cells(db, study_id, cells)["queued"] == len(cells)
     return study_id, cells
 
 
@@ -107,11 +108,11 @@ def test_relaunch_skips_finished_and_active_cells_and_requeues_the_rest(db):
     store_runs.claim_run(db, ids[4], "tf", "CPU")  # running; ids[5] stays queued
     again, resumed = store_studies.create_or_resume(db, "s", "test", _spec([0, 1]), "key", len(cells))
     assert (again, resumed) == (study_id, True)
-    counts = store_studies.queue_cells(db, study_id, cells, "g")
+    counts = store_studies.queue_cells(db, study_id, cells)
     assert counts == {"queued": 0, "requeued": 3, "finished": 1, "active": 2}
     progress = store_studies.study_progress(db, study_id)
     assert (progress["cells"], progress["finished"], progress["queued"], progress["running"]) == (6, 1, 4, 1)
-    assert store_studies.queue_cells(db, study_id, cells, "g")["requeued"] == 0  # nothing to do twice
+    assert store_studies.queue_cells(db, study_id, cells)["requeued"] == 0  # nothing to do twice
     runs = store_studies.study_runs(db, study_id)
     assert len(runs) == 6 and set(runs["variant"]) == {v[0] for v in VARIANTS}
 
