@@ -35,8 +35,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from engine.backbones import get_backbone  # noqa: E402
 from engine.config import TransferConfig, validate  # noqa: E402
-from engine.images import load_image_file, resize_longest, resize_to  # noqa: E402
-from engine.metrics import fidelity_metrics  # noqa: E402
+from engine.images import load_image_file  # noqa: E402
+from engine.metrics import fidelity_metrics, reference_images  # noqa: E402
 from engine.transfer import DivergedError, run_transfer  # noqa: E402
 from engine.weights import load_backbone  # noqa: E402
 
@@ -83,9 +83,7 @@ def run_one(cfg: TransferConfig, model, content: np.ndarray, style: np.ndarray) 
     result = run_transfer(cfg, content, style, model=model)
     seconds = time.perf_counter() - t0
     out = result.image
-    photo = resize_to(content, out.shape[:2])
-    painting = resize_longest(style, cfg.size, get_backbone(cfg.backbone).min_size)
-    row = {k: float(v) for k, v in fidelity_metrics(out, photo, painting).items()}
+    row = _scores(out, content, style, cfg.size, cfg.backbone)
     row.update(seconds=seconds, total_loss=result.total_loss, best_loss=result.best_loss, best_step=result.best_step)
     return out, row
 
@@ -97,9 +95,13 @@ def rescore(row: dict[str, Any], out: Path) -> dict[str, Any]:
     photo, painting = row["pair"].split(":")
     content = load_image_file(IMAGES / "content" / f"{photo}.jpg")
     style = load_image_file(IMAGES / "style" / f"{painting}.jpg")
-    painting_img = resize_longest(style, row["size"], get_backbone(row["backbone"]).min_size)
-    metrics = fidelity_metrics(image, resize_to(content, image.shape[:2]), painting_img)
-    return {**row, **{k: float(v) for k, v in metrics.items()}}
+    return {**row, **_scores(image, content, style, row["size"], row["backbone"])}
+
+
+def _scores(output: np.ndarray, content: np.ndarray, style: np.ndarray, size: int, backbone: str) -> dict[str, float]:
+    """The network-free metrics of one output, measured as the runner measures a run's."""
+    photo, painting = reference_images(output, content, style, size, get_backbone(backbone).min_size)
+    return {k: float(v) for k, v in fidelity_metrics(output, photo, painting).items()}
 
 
 def _key(row: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from engine.backbones import Backbone
 from engine.config import loss_defaults
+from engine.images import resize_longest, resize_to
 from engine.losses import CONVENTIONS, gram_matrix
 
 # Metric names (the `metric` column of `run_metrics`).
@@ -286,6 +287,15 @@ def _texture_pair(output: np.ndarray, content: np.ndarray, style: np.ndarray) ->
     levels = min(pyramid_levels(x.shape[:2]) for x in (output, content, style))
     out_d, con_d, sty_d = (texture_descriptors(x, levels) for x in (output, content, style))
     return descriptor_swd(out_d, sty_d), descriptor_swd(con_d, sty_d)
+
+
+def reference_images(
+    output: np.ndarray, content_rgb: np.ndarray, style_rgb: np.ndarray, size: int, min_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What an output is measured against: the photo resized exactly to the output's size,
+    and the painting resized as the run resized it (longest side `size`, never below the
+    backbone's `min_size`)."""
+    return resize_to(content_rgb, output.shape[:2]), resize_longest(style_rgb, size, min_size)
 
 
 def fidelity_metrics(output: np.ndarray, content: np.ndarray, style: np.ndarray) -> dict[str, float]:

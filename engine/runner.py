@@ -28,7 +28,6 @@ from engine import judges, studies
 from engine import metrics as fair
 from engine.backbones import BACKBONES, get_backbone
 from engine.config import TransferConfig, formulas
-from engine.images import resize_longest, resize_to
 from engine.studies import StudyPreset
 from engine.transfer import DivergedError, FeatureExtractor, StepEvent, run_transfer
 from engine.weights import WeightsError, keras_cache_path, load_backbone
@@ -368,9 +367,12 @@ def record_metrics(db, run_id: int, judge_weights_by_backbone: dict[str, str] | 
         raise ValueError(f"run {run_id} has no finished output to measure")
     cfg = TransferConfig.from_dict(run["config"])
     output = store_images.get_array(db, run["output_image"])
-    content = resize_to(store_images.get_array(db, run["content_image"]), output.shape[:2])
-    style = resize_longest(
-        store_images.get_array(db, run["style_image"]), cfg.size, get_backbone(cfg.backbone).min_size
+    content, style = fair.reference_images(
+        output,
+        store_images.get_array(db, run["content_image"]),
+        store_images.get_array(db, run["style_image"]),
+        cfg.size,
+        get_backbone(cfg.backbone).min_size,
     )
     undefined = "undefined here: a flat image, an image under 7 px, or a zero reference (photo) distance"
     rows = [(m, "", v, "" if v == v else undefined) for m, v in fair.fidelity_metrics(output, content, style).items()]
