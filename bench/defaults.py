@@ -35,9 +35,10 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from engine.backbones import get_backbone  # noqa: E402
 from engine.config import TransferConfig, validate  # noqa: E402
+from engine.errors import DivergedError  # noqa: E402
 from engine.images import load_image_file  # noqa: E402
 from engine.metrics import fidelity_metrics, reference_images  # noqa: E402
-from engine.transfer import DivergedError, run_transfer  # noqa: E402
+from engine.transfer import run_transfer  # noqa: E402
 from engine.weights import load_backbone  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "images"

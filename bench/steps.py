@@ -2,7 +2,7 @@
 
 (a) bare: the model, the losses, the gradient and the Adam update in one `tf.function`,
     timed around the call and the copy of the four loss values, nothing else.
-(b) engine: `python -m engine run`'s own code path (`engine.runner.execute_run`) into a
+(b) engine: `python -m workbench run`'s own code path (`workbench.runner.execute_run`) into a
     temporary store, with snapshots every 10 steps, timed from the stored
     `elapsed_seconds` (so it includes the callback, logging and snapshot work between
     steps).
@@ -24,9 +24,11 @@ import tensorflow as tf
 from engine.backbones import get_backbone
 from engine.config import TransferConfig, validate
 from engine.optimizers import Adam
-from engine.runner import execute_run, queue_run
 from engine.transfer import FeatureExtractor, initial_image, make_loss_fn, pixel_bounds, prepare_images
 from store import runs as store_runs
+from workbench.models import ModelCache, backbone_key
+from workbench.queue import queue_arrays
+from workbench.runner import execute_run
 
 WARMUP = 3
 
@@ -58,8 +60,10 @@ def engine_step_seconds(cfg: TransferConfig, model, content: np.ndarray, style: 
     call's time evenly, the mean over the calls after the first."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
-        run_id = queue_run(db, cfg, content, style)
-        outcome = execute_run(db, run_id, model=model)
+        run_id = queue_arrays(db, cfg, (content, None), (style, None))
+        models = ModelCache()
+        models.put(backbone_key(cfg.backbone, cfg.weights, cfg.seed), model)
+        outcome = execute_run(db, run_id, models)
         if outcome.status != "finished":
             raise RuntimeError(f"benchmark run {outcome.status}: {outcome.error}")
         elapsed = store_runs.get_iterations(db, run_id)["elapsed_seconds"].to_numpy()

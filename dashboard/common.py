@@ -12,11 +12,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import nav
+from engine.weights import is_random
 from store.db import resolve_db_path
+from workbench.errors import one_line
+from workbench.text import format_duration
 
 log = logging.getLogger(__name__)
 
-CLI_HINT = "python -m engine run --content photo.jpg --style painting.jpg --backbone vgg16 --iterations 300 --size 256"
+CLI_HINT = (
+    "python -m workbench run --content photo.jpg --style painting.jpg --backbone vgg16 --iterations 300 --size 256"
+)
 
 STATUS_ICONS = {
     "queued": "⏳",
@@ -45,12 +50,6 @@ def run_page(body: Callable[[], None]) -> None:
         st.error(f"**Something went wrong:** {one_line(exc)}", icon="🚫")
 
 
-def one_line(exc: BaseException) -> str:
-    """`exc` as one short line: its message, or its class name if it has none."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return text[:400]
-
-
 def empty_state(what: str = "No runs yet.") -> None:
     """Say the store is empty and how to start the first run."""
     st.info(
@@ -76,27 +75,15 @@ def fmt_loss(value: Any) -> str:
     return f"{float(value):.4g}"
 
 
-def fmt_duration(seconds: Any) -> str:
-    """Seconds as `1h02m`, `3m05s` or `12.3s`; an en dash when unknown."""
-    if not present(seconds):
-        return "–"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(seconds + 0.5), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 def progress_text(row: Any) -> tuple[float, str]:
     """(fraction done, "step 40 / 300 · 12.0s · ETA 1m30s") for a live-runs row."""
     done, total = int(row["steps_done"]), max(1, int(row["iterations"]))
     elapsed = row["elapsed"]
     text = f"step {done} / {total}"
     if done and present(elapsed):
-        text += f" · {fmt_duration(elapsed)} elapsed"
+        text += f" · {format_duration(elapsed)} elapsed"
         if row["status"] == "running":
-            text += f" · ETA {fmt_duration(elapsed / done * (total - done))}"
+            text += f" · ETA {format_duration(elapsed / done * (total - done))}"
     return min(1.0, done / total), text
 
 
@@ -148,7 +135,7 @@ def set_url_run(widget_key: str, run_id: int | None, param: str = "run") -> None
 
 def random_weights_warning(weights: str) -> None:
     """Warn that a run with random weights says nothing about quality."""
-    if weights == "none":
+    if is_random(weights):
         st.warning(
             "This run used **random weights** (`weights = none`): its losses and image only show that "
             "the pipeline works; the quality is not meaningful.",

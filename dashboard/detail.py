@@ -19,9 +19,7 @@ import streamlit as st
 from dashboard import charts, nav
 from dashboard.common import (
     db_path,
-    fmt_duration,
     fmt_loss,
-    one_line,
     present,
     random_weights_warning,
     run_label,
@@ -32,6 +30,9 @@ from dashboard.common import (
 from store import images as store_images
 from store import queries
 from store import runs as store_runs
+from workbench.errors import one_line
+from workbench.queue import start_worker
+from workbench.text import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def header(run: dict[str, Any]) -> None:
     )
     cols[2].metric("Steps", f"{run['steps_done']} / {run['iterations']}")
     cols[3].metric("Learning rate", f"{run['learning_rate']:g}")
-    cols[4].metric("Wall time", fmt_duration(run["wall_seconds"]))
+    cols[4].metric("Wall time", format_duration(run["wall_seconds"]))
     cols[5].metric("Size", f"{run['size']} px")
     st.caption(f"Losses: {convention} convention (`{run['gram_convention']}`)")
     random_weights_warning(run["weights"])
@@ -194,7 +195,7 @@ def _rerun(db: Any, run_id: int) -> None:
     except Exception as exc:  # validation errors of an old config, missing images
         st.session_state[NOTICE] = ("error", f"Could not re-run: {one_line(exc)}")
         return
-    worker = launch.start_worker(db_path())
+    worker = start_worker(db_path())
     started = "" if worker else " (no worker started)"
     st.session_state[NOTICE] = ("success", f"Queued run #{new_id} with the same settings{started}.")
     st.session_state["detail_new_run"] = new_id

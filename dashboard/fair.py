@@ -56,7 +56,7 @@ CROSS_EVAL_LABEL = "each judge network favours outputs made with its own objecti
 JUDGED = {"style loss": "judge_style_loss", "content loss": "judge_content_loss", "total loss": "judge_total_loss"}
 HINT = (
     "Fair metrics are computed when a run finishes; for runs made before they existed, run "
-    "`python -m engine metrics --missing`."
+    "`python -m workbench metrics --missing`."
 )
 
 

@@ -18,38 +18,29 @@ from typing import Any
 import streamlit as st
 
 from dashboard import launch
-from dashboard.common import db_path, one_line
-from engine.backbones import UnknownBackboneError, UnknownLayerError, layer_names
-from engine.cli_support import parse_field
+from dashboard.common import db_path
+from engine.backbones import layer_names
 from engine.config import (
-    MAX_ITERATIONS,
-    MAX_SCALES,
-    MAX_SIZE,
-    MAX_STEPS_PER_CALL,
-    ConfigError,
+    FIELDS,
     TransferConfig,
+    backbone_defaults,
+    field_type,
+    item_type,
+    label,
+    parse_field,
+    per_backbone_fields,
 )
-from engine.images import ImageLoadError, open_image
+from engine.errors import ImageError
+from engine.images import open_image
 from store import images as store_images
-from store.db import StoreError
+from workbench.errors import USER_ERRORS, one_line
+from workbench.queue import NO_WORKER_ENV, start_worker
 
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
-INT_LIMITS = {
-    "iterations": (1, MAX_ITERATIONS),
-    "size": (1, MAX_SIZE),
-    "seed": (0, None),
-    "snapshot_every": (0, None),
-    "scales": (1, MAX_SCALES),
-    "coarse_iterations": (1, MAX_ITERATIONS),
-    "steps_per_call": (1, MAX_STEPS_PER_CALL),
-}
-FLOAT_STEPS = {"learning_rate": 1.0, "content_weight": 0.1, "tv_weight": 0.1}
-LABELS = {"tv_weight": "TV weight", "jit_compile": "XLA (jit_compile)"}  # where the field name is not a good label
 GROUPS = {"speed": "Optimiser and speed"}  # field metadata "group" -> the expander holding its widgets
 WATCH_KEY = "launch_watch"  # session list of run ids the live view follows
-USER_ERRORS = (ConfigError, UnknownLayerError, UnknownBackboneError, ImageLoadError, StoreError)
 
 
 def key(name: str) -> str:
@@ -65,7 +56,7 @@ def cached_layer_names(backbone: str) -> tuple[str, ...]:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def upload_preview(data: bytes, name: str) -> bytes:
-    """A small PNG preview of uploaded bytes; raises ImageLoadError if unreadable."""
+    """A small PNG preview of uploaded bytes; raises ImageError if unreadable."""
     img = open_image(data, name)
     img.thumbnail((160, 160))
     buf = io.BytesIO()
@@ -76,15 +67,15 @@ def upload_preview(data: bytes, name: str) -> bytes:
 def form_value(name: str, value: Any) -> Any:
     """A config value as its widget holds it: "" for an unset number list, [] for an
     unset layer list."""
-    if launch.field_type(name) is tuple:
-        if launch.item_type(name) is str:
+    if field_type(name) is tuple:
+        if item_type(name) is str:
             return list(value or [])
         return ", ".join(f"{v:g}" for v in value) if value else ""
     return value
 
 
 def _field_default(f: dataclasses.Field, backbone: str) -> Any:
-    if f.name in launch.PER_BACKBONE:
+    if f.name in per_backbone_fields():
         return form_value(f.name, _defaults_now(backbone)[f.name])
     return form_value(f.name, f.default)
 
@@ -92,7 +83,7 @@ def _field_default(f: dataclasses.Field, backbone: str) -> Any:
 def init_state() -> None:
     """Give every form widget its default value unless it already has one."""
     backbone = st.session_state.get(key("backbone"), TransferConfig.backbone)
-    for f in launch.config_fields():
+    for f in FIELDS.values():
         if key(f.name) not in st.session_state:
             st.session_state[key(f.name)] = _field_default(f, backbone)
     st.session_state.setdefault(key("weights_path"), "")
@@ -102,7 +93,7 @@ def _defaults_now(backbone: str) -> dict[str, Any]:
     """The backbone's defaults for the optimiser and loss convention chosen in the form."""
     optimizer = st.session_state.get(key("optimizer"), TransferConfig.optimizer)
     convention = st.session_state.get(key("loss_convention"), TransferConfig.loss_convention)
-    return launch.backbone_defaults(backbone, optimizer, convention)
+    return backbone_defaults(backbone, optimizer, convention)
 
 
 def _on_backbone_change() -> None:
@@ -144,31 +135,29 @@ def _weights_widget(f: dataclasses.Field) -> str:
 
 def field_widget(f: dataclasses.Field, backbone: str) -> Any:
     """The widget of one config field; returns its raw value."""
-    label, help_text = LABELS.get(f.name, f.name.replace("_", " ").capitalize()), f.metadata["help"]
-    kind = launch.field_type(f.name)
-    if f.name == "content_layer" or (kind is tuple and launch.item_type(f.name) is str):
-        return _layer_widget(f, label, backbone)
+    text, help_text = label(f.name), f.metadata["help"]
+    kind, limits = field_type(f.name), f.metadata["limits"]
+    if f.name == "content_layer" or (kind is tuple and item_type(f.name) is str):
+        return _layer_widget(f, text, backbone)
     if f.name == "weights":
         return _weights_widget(f)
     if f.name in ("backbone", "loss_convention"):
-        return st.selectbox(
-            label, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_backbone_change
-        )
+        return st.selectbox(text, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_backbone_change)
     if f.name == "optimizer":
         return st.selectbox(
-            label, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_optimizer_change
+            text, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_optimizer_change
         )
-    if f.metadata.get("choices"):
-        return st.selectbox(label, f.metadata["choices"], key=key(f.name), help=help_text)
+    if f.metadata["choices"]:
+        return st.selectbox(text, f.metadata["choices"], key=key(f.name), help=help_text)
     if kind is bool:
-        return st.checkbox(label, key=key(f.name), help=help_text)
+        return st.checkbox(text, key=key(f.name), help=help_text)
     if kind is tuple:
-        return st.text_input(label, key=key(f.name), help=help_text, placeholder="default")
+        return st.text_input(text, key=key(f.name), help=help_text, placeholder="default")
     if kind is int:
-        low, high = INT_LIMITS.get(f.name, (None, None))
-        return st.number_input(label, min_value=low, max_value=high, step=1, key=key(f.name), help=help_text)
-    step = FLOAT_STEPS.get(f.name, 0.001)
-    return st.number_input(label, min_value=0.0, step=step, format="%g", key=key(f.name), help=help_text)
+        low, high = int(limits.low), int(limits.high)
+        return st.number_input(text, min_value=low, max_value=high, step=1, key=key(f.name), help=help_text)
+    step = (limits.step if limits else None) or 0.001
+    return st.number_input(text, min_value=0.0, step=step, format="%g", key=key(f.name), help=help_text)
 
 
 def collect(raw: dict[str, Any]) -> dict[str, Any]:
@@ -176,10 +165,10 @@ def collect(raw: dict[str, Any]) -> dict[str, Any]:
     ConfigError on a bad number), an empty optional list means "default". Style layers
     stay an (empty) tuple so that choosing none is an error, not a silent default."""
     values = dict(raw)
-    for f in launch.config_fields():
-        if launch.field_type(f.name) is not tuple:
+    for f in FIELDS.values():
+        if field_type(f.name) is not tuple:
             continue
-        if launch.item_type(f.name) is str:
+        if item_type(f.name) is str:
             chosen = tuple(values.get(f.name) or ())
             values[f.name] = chosen if chosen or f.name == "style_layers" else None
         else:
@@ -207,7 +196,7 @@ def image_picker(db: Any, role: str) -> launch.ImageInput | None:
         data = upload.getvalue()
         try:
             st.image(upload_preview(data, upload.name), caption=launch.display_name(upload.name), width=120)
-        except ImageLoadError as exc:
+        except ImageError as exc:
             st.error(one_line(exc))
             return None
         return launch.ImageInput(data=data, name=upload.name)
@@ -223,8 +212,8 @@ def _queue(db: Any, configs: list, content: launch.ImageInput, style: launch.Ima
     ids = launch.queue_runs(db, configs, content, style)
     watch = st.session_state.get(WATCH_KEY, [])
     st.session_state[WATCH_KEY] = [*ids, *(i for i in watch if i not in ids)][:10]
-    worker = launch.start_worker(db_path())
-    started = "a background worker was started" if worker else f"no worker started (${launch.NO_WORKER_ENV} is set)"
+    worker = start_worker(db_path())
+    started = "a background worker was started" if worker else f"no worker started (${NO_WORKER_ENV} is set)"
     return f"Queued run {', '.join(f'#{i}' for i in ids)}; {started}."
 
 
@@ -237,10 +226,10 @@ def render(db: Any) -> None:
         style = image_picker(db, "style")
         st.divider()
         backbone = st.session_state[key("backbone")]
-        raw = {f.name: field_widget(f, backbone) for f in launch.config_fields() if "group" not in f.metadata}
+        raw = {f.name: field_widget(f, backbone) for f in FIELDS.values() if f.metadata["group"] is None}
         for group, title in GROUPS.items():
             with st.expander(title):
-                fields = [f for f in launch.config_fields() if f.metadata.get("group") == group]
+                fields = [f for f in FIELDS.values() if f.metadata["group"] == group]
                 raw.update({f.name: field_widget(f, backbone) for f in fields})
         run = st.button("Run", key="launch_run", type="primary", width="stretch")
         both = st.button("Run on both backbones", key="launch_run_both", width="stretch")

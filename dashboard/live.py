@@ -10,10 +10,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, launch, nav
+from dashboard import charts, nav
 from dashboard.common import db_path, fmt_loss, present, progress_text, status_label
 from store import queries
 from store import runs as store_runs
+from workbench.queue import NO_WORKER_ENV, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,9 @@ def _cancel(db: Any, run_id: int) -> None:
 
 
 def _start_worker() -> None:
-    proc = launch.start_worker(db_path())
+    proc = start_worker(db_path())
     st.session_state[NOTICE_KEY] = (
-        f"Started a worker (pid {proc.pid})." if proc else f"Not started: ${launch.NO_WORKER_ENV} is set."
+        f"Started a worker (pid {proc.pid})." if proc else f"Not started: ${NO_WORKER_ENV} is set."
     )
 
 

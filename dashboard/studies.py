@@ -1,12 +1,11 @@
 """Studies from the dashboard: turning the study form into overrides, launching and
-resuming studies through the engine's own `launch_study`, and reshaping a study's
+resuming studies through `workbench.queue.launch_study`, and reshaping a study's
 tables for charts. No Streamlit here: the form lives in `study_form`, the sections in
 `study_view` and `study_report`.
 
-A study is queued exactly as `python -m engine study` queues it (`engine.runner.
-launch_study`: same spec, same cell identities, so the CLI and the dashboard resume each
-other's studies), then `launch.start_worker` starts the background worker unless
-$NST_NO_WORKER is set.
+A study is queued exactly as `python -m workbench study` queues it (same spec, same cell
+identities, so the CLI and the dashboard resume each other's studies), then
+`workbench.queue.start_worker` starts the background worker unless $NST_NO_WORKER is set.
 """
 
 from __future__ import annotations
@@ -19,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from dashboard import launch
-from engine import studies as engine_studies
-from engine.config import ConfigError, TransferConfig
+from engine.config import TransferConfig
+from engine.errors import ConfigError
 from engine.images import open_image
-from engine.runner import StudyLaunch, launch_study
-from engine.studies import StudyPreset, get_preset
+from engine.weights import KINDS
 from store import images as store_images
 from store import studies as store_studies
+from workbench import studies as study_design
+from workbench.queue import NO_WORKER_ENV, StudyInputs, StudyLaunch, launch_study
+from workbench.studies import StudyPreset, get_preset
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def preset_backbones(preset: StudyPreset) -> list[str]:
 def build_overrides(preset: StudyPreset, values: dict[str, Any]) -> dict[str, Any]:
     """Form values -> the study's overrides: only what differs from the preset's (or the
     config's) default, so a study launched here has the same identity as the same study
-    launched with `python -m engine study` and no extra flags."""
+    launched with `python -m workbench study` and no extra flags."""
     return {k: v for k, v in values.items() if v is not None and v != preset_default(preset, k)}
 
 
@@ -79,8 +80,8 @@ def study_weights(preset: StudyPreset, mode: str, paths: dict[str, str]) -> tupl
 
 def weights_warnings(preset: StudyPreset, overrides: dict[str, Any], weights: dict[str, str]) -> list[str]:
     """Warnings (e.g. ImageNet weights not cached yet) for the weights the study loads."""
-    pairs = engine_studies.study_weights(preset, overrides, weights)
-    notes = [launch.check_weights(w, b) for b, w in sorted(pairs) if w in ("imagenet", "none")]
+    pairs = study_design.study_weights(preset, overrides, weights)
+    notes = [launch.check_weights(w, b) for b, w in sorted(pairs) if w in KINDS]
     return [n for n in notes if n]
 
 
@@ -91,7 +92,7 @@ def cell_count(preset: StudyPreset, n_contents: int, n_styles: int, n_seeds: int
 
 def load_input(db: Any, image: launch.ImageInput) -> tuple[np.ndarray, str | None]:
     """An input image as (RGB array, display name): a stored image or decoded upload
-    bytes (the engine's pixel-limited loader; raises ImageLoadError)."""
+    bytes (the engine's pixel-limited loader; raises ImageError)."""
     if image.image_id is not None:
         try:
             return store_images.get_array(db, image.image_id), None
@@ -104,15 +105,14 @@ def load_input(db: Any, image: launch.ImageInput) -> tuple[np.ndarray, str | Non
 
 
 def start(db: Any, request: StudyRequest) -> StudyLaunch:
-    """Validate and queue a study (or resume the identical one) through the engine."""
+    """Validate and queue a study (or resume the identical one)."""
     if not request.contents or not request.styles:
         raise ConfigError("choose or upload at least one content and one style image")
     preset = get_preset(request.preset)
-    engine_studies.check_overrides(preset, request.overrides)
+    study_design.check_overrides(preset, request.overrides)
     contents = [load_input(db, i) for i in request.contents]
     styles = [load_input(db, i) for i in request.styles]
-    result = launch_study(
-        db,
+    inputs = StudyInputs(
         preset,
         request.overrides,
         request.seeds,
@@ -122,6 +122,7 @@ def start(db: Any, request: StudyRequest) -> StudyLaunch:
         request.name or None,
         paired=request.paired,
     )
+    result = launch_study(db, inputs)
     log.info("study %s launched: %s", result.study_id, result.counts)
     return result
 
@@ -136,11 +137,11 @@ def resume_request(db: Any, study_id: int) -> StudyRequest:
     preset = get_preset(spec["preset"])
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["shared"].items()}
     weights = dict(spec.get("weights_by_backbone", {}))
-    pairs = engine_studies.spec_pairs(spec) if "pairs" in spec else None
-    again = engine_studies.study_spec(
+    pairs = study_design.spec_pairs(spec) if "pairs" in spec else None
+    again = study_design.study_spec(
         preset, overrides, spec["seeds"], spec["content_images"], spec["style_images"], weights, pairs
     )
-    if engine_studies.spec_key(study["name"], again) != study["spec_key"]:
+    if study_design.spec_key(study["name"], again) != study["spec_key"]:
         raise ConfigError(f"the {preset.name} preset has changed since study {study_id} was launched; launch it anew")
     contents, styles = zip(*pairs, strict=True) if pairs else (spec["content_images"], spec["style_images"])
     return StudyRequest(
@@ -171,7 +172,7 @@ def launch_message(result: StudyLaunch, worker_started: bool) -> str:
     )
     if not has_work(result):
         return text + "; nothing left to run."
-    started = "a background worker was started" if worker_started else f"no worker started (${launch.NO_WORKER_ENV})"
+    started = "a background worker was started" if worker_started else f"no worker started (${NO_WORKER_ENV})"
     return f"{text}; {started}."
 
 

@@ -16,22 +16,20 @@ import streamlit as st
 
 from dashboard import launch, launch_form
 from dashboard import studies as study_rules
-from dashboard.common import db_path, one_line
-from engine.cli_support import parse_seeds
-from engine.config import ConfigError
-from engine.images import ImageLoadError
-from engine.studies import PRESETS, StudyPreset
+from dashboard.common import db_path
+from engine.config import FIELDS, label
+from engine.errors import ConfigError, ImageError
 from store import images as store_images
+from workbench.cli import parse_seeds
+from workbench.errors import one_line
+from workbench.queue import start_worker
+from workbench.studies import PRESETS, StudyPreset
 
 log = logging.getLogger(__name__)
 
 PICKER = "study_pick"  # the study picker of the main area (set to a newly launched study)
 NOTICE = "study_notice"  # (kind, text) shown once by the main area
-INT_FIELDS = {
-    "iterations": ("Iterations", launch_form.INT_LIMITS["iterations"]),
-    "size": ("Size (longest side, px)", launch_form.INT_LIMITS["size"]),
-    "snapshot_every": ("Snapshot every K steps", launch_form.INT_LIMITS["snapshot_every"]),
-}
+STUDY_FIELDS = ("iterations", "size", "snapshot_every")  # the config fields the study form sets itself
 
 
 def _image_inputs(db: Any, role: str) -> list[launch.ImageInput]:
@@ -70,7 +68,7 @@ def _readable(upload: Any) -> bool:
     """Show an upload's preview; False (with an error) when it is not an image."""
     try:
         st.image(launch_form.upload_preview(upload.getvalue(), upload.name), width=56)
-    except ImageLoadError as exc:
+    except ImageError as exc:
         st.error(one_line(exc))
         return False
     return True
@@ -86,10 +84,13 @@ def _preset_widget() -> StudyPreset:
 def _override_widgets(preset: StudyPreset) -> dict[str, Any]:
     """Iterations, size and snapshot spacing, starting at the preset's own values."""
     values = {}
-    for name, (label, (low, high)) in INT_FIELDS.items():
-        key = f"study_{name}"
+    for name in STUDY_FIELDS:
+        key, meta = f"study_{name}", FIELDS[name].metadata
         st.session_state.setdefault(key, study_rules.preset_default(preset, name))
-        values[name] = int(st.number_input(label, min_value=low, max_value=high, step=1, key=key))
+        low, high = int(meta["limits"].low), int(meta["limits"].high)
+        values[name] = int(
+            st.number_input(label(name), min_value=low, max_value=high, step=1, key=key, help=meta["help"])
+        )
     return values
 
 
@@ -138,7 +139,7 @@ def _widgets(db: Any) -> tuple[StudyPreset, dict[str, Any]]:
 def _launch(db: Any, request: study_rules.StudyRequest) -> str:
     """Queue the study, start a worker if it has work, select it; returns a message."""
     result = study_rules.start(db, request)
-    worker = launch.start_worker(db_path()) if study_rules.has_work(result) else None
+    worker = start_worker(db_path()) if study_rules.has_work(result) else None
     st.session_state[PICKER] = result.study_id
     return study_rules.launch_message(result, worker is not None)
 

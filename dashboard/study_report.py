@@ -1,5 +1,5 @@
 """The study report on the Studies page: each of the study's tables in the study's shape
-(`store.studies.study_tables`, as `python -m engine report` prints them) with its chart
+(`store.studies.study_tables`, as `python -m workbench report` prints them) with its chart
 and CSV, then the fair metrics per variant, the producer x judge view and the verdicts
 in words, and the whole report as Markdown or CSV.
 
@@ -19,7 +19,9 @@ import streamlit as st
 
 from dashboard import charts, fair
 from dashboard import studies as study_rules
-from engine.report import (
+from store import metrics as store_metrics
+from store.studies import StudyTable
+from workbench.report import (
     FAIR_NOTE,
     RAW_LOSS_WARNING,
     StudyReport,
@@ -31,8 +33,6 @@ from engine.report import (
     render_csv,
     report_markdown,
 )
-from store import metrics as store_metrics
-from store.studies import StudyTable
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
 
 
 def report_downloads(report: StudyReport) -> None:
-    """The whole report as `python -m engine report` writes it: Markdown and CSV."""
+    """The whole report as `python -m workbench report` writes it: Markdown and CSV."""
     study_id = int(report.study["id"])
     left, right = st.columns(2)
     left.download_button(

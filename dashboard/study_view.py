@@ -13,12 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import launch
 from dashboard import studies as study_rules
 from dashboard.common import (
     db_path,
-    fmt_duration,
-    one_line,
     present,
     random_weights_warning,
     set_url_run,
@@ -26,11 +23,13 @@ from dashboard.common import (
     sync_run_from_url,
 )
 from dashboard.study_form import NOTICE, PICKER
-from engine.cli_support import format_progress
-from engine.report import design
 from store import images as store_images
 from store import runs as store_runs
 from store import studies as store_studies
+from workbench.errors import one_line
+from workbench.queue import start_worker
+from workbench.report import design
+from workbench.text import format_eta, format_progress
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def list_section(studies: pd.DataFrame) -> None:
     """Every study with its progress and ETA, newest first."""
     table = studies.assign(
         done=studies["finished"] / studies["cells"].clip(lower=1),
-        eta=[fmt_duration(e) if present(e) and e > 0 else "–" for e in studies["eta_seconds"]],
+        eta=[format_eta(e) for e in studies["eta_seconds"]],
     )
     cols = ["id", "name", "preset", "cells", "done", *COUNTS, "eta", "created_at"]
     st.dataframe(
@@ -97,7 +96,7 @@ def _resume(db: Any, study_id: int) -> None:
     interrupted ones re-queued) and start a worker; the outcome goes to the notice."""
     try:
         result = study_rules.start(db, study_rules.resume_request(db, study_id))
-        worker = launch.start_worker(db_path()) if study_rules.has_work(result) else None
+        worker = start_worker(db_path()) if study_rules.has_work(result) else None
         st.session_state[NOTICE] = ("success", study_rules.launch_message(result, worker is not None))
     except Exception as exc:  # a callback's error would otherwise be a traceback
         log.exception("resume of study %s failed", study_id)
@@ -153,7 +152,7 @@ def _progress(db: Any, study_id: int, polling: bool) -> None:
     for col, name in zip(cols, COUNTS, strict=False):
         col.metric(name, int(progress[name]))
     eta = progress["eta_seconds"]
-    cols[-1].metric("ETA", fmt_duration(eta) if present(eta) and eta > 0 else "–")
+    cols[-1].metric("ETA", format_eta(eta))
     if polling and not present(eta):
         st.caption("ETA appears when the first cell has finished.")
     if int(progress["queued"]) and not int(progress["running"]):

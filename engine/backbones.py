@@ -10,9 +10,14 @@ import difflib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
+
+from engine.errors import UnknownBackboneError, UnknownLayerError
+
+if TYPE_CHECKING:
+    import keras
 
 # Both Keras backbones use "caffe" preprocessing: RGB -> BGR, then subtract the ImageNet
 # channel means, no scaling. Kept here so the inverse is exact and visible.
@@ -50,7 +55,9 @@ class Backbone:
     """One feature network: how to build it, feed it, and which layers to read."""
 
     name: str
-    builder: Callable[..., keras.Model]
+    # Name of the `keras.applications` constructor; looked up when a model is built, so
+    # this registry is plain data that imports without TensorFlow (the dashboard's forms).
+    builder: str
     preprocess: Callable[[np.ndarray], np.ndarray]
     deprocess: Callable[[np.ndarray], np.ndarray]
     content_layer: str
@@ -70,7 +77,10 @@ class Backbone:
 
     def build(self, weights: str | None) -> keras.Model:
         """The convolutional base, any input size, with `weights` (None/"imagenet"/path)."""
-        return self.builder(include_top=False, weights=weights, input_shape=(None, None, 3))
+        import keras  # deferred: see `builder`
+
+        constructor = getattr(keras.applications, self.builder)
+        return constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
 
 
 # Why the `gatys` loss weights (total = alpha * content + beta * style), alpha = 1 for both:
@@ -94,7 +104,7 @@ PORTABLE_DEFAULTS = LossDefaults(learning_rate=5.0, content_weight=1.0, style_we
 BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone(
         name="vgg16",
-        builder=keras.applications.VGG16,
+        builder="VGG16",
         preprocess=caffe_preprocess,
         deprocess=caffe_deprocess,
         content_layer="block5_conv2",
@@ -114,7 +124,7 @@ BACKBONES: dict[str, Backbone] = {
     ),
     "resnet50": Backbone(
         name="resnet50",
-        builder=keras.applications.ResNet50,
+        builder="ResNet50",
         preprocess=caffe_preprocess,
         deprocess=caffe_deprocess,
         content_layer="conv3_block4_out",
@@ -137,14 +147,6 @@ BACKBONES: dict[str, Backbone] = {
 }
 
 
-class UnknownBackboneError(ValueError):
-    """Raised for a backbone name that is not in `BACKBONES`."""
-
-
-class UnknownLayerError(ValueError):
-    """Raised for a layer name the backbone does not have; names the closest ones."""
-
-
 def get_backbone(name: str) -> Backbone:
     """Look up a backbone by name, with a helpful error."""
     try:
@@ -160,7 +162,7 @@ def layer_names(backbone: str) -> tuple[str, ...]:
     Built once per process with random weights: only the graph is needed, not its values.
     """
     model = get_backbone(backbone).build(weights=None)
-    return tuple(layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
+    return tuple(layer.name for layer in model.layers if type(layer).__name__ != "InputLayer")
 
 
 def check_layer(backbone: str, layer: str) -> None:
@@ -171,5 +173,5 @@ def check_layer(backbone: str, layer: str) -> None:
     close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownLayerError(
-        f"{backbone} has no layer {layer!r}{hint} (`python -m engine layers {backbone}` lists all {len(names)})"
+        f"{backbone} has no layer {layer!r}{hint} (`python -m workbench layers {backbone}` lists all {len(names)})"
     )

@@ -1,5 +1,10 @@
-"""The run configuration: one frozen dataclass whose fields drive the CLI flags, the
-dashboard widgets and the stored run row.
+"""The run configuration: one frozen dataclass, the one schema of a run.
+
+Each field's metadata says everything the rest of the tree needs to know about it: its
+help text and label, its choices or numeric limits, the widget group it sits in, its
+per-backbone default, the value runs stored before it existed had, and whether Compare
+shows it. The CLI flags, the dashboard widgets, the `runs` columns (a test holds the two
+together), the Compare labels and the study cell keys are all derived from it.
 
 Fields left at `None` mean "the backbone's default"; `resolve()` fills them in, so the
 stored config always says exactly what ran.
@@ -9,18 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 from engine.backbones import BACKBONES, Backbone, LossDefaults, check_layer, get_backbone
-from engine.losses import CONVENTIONS
-from engine.optimizers import OPTIMIZERS, OptimizerSpec
+from engine.catalog import CONVENTIONS, OPTIMIZERS, OptimizerInfo
+from engine.errors import ConfigError
 
 # Caps that keep a typo from tying up a machine for days (documented in README).
 MAX_ITERATIONS = 100_000
 MAX_SIZE = 4096
 MAX_SCALES = 6
 MAX_STEPS_PER_CALL = 1000
+# The store keeps integers in 32-bit columns; a seed is drawn from [0, 2^31).
+MAX_SEED = 2**31 - 1
 INITS = ("content", "noise", "style")
 # SWAG (Wang, Li & Vasconcelos, CVPR 2021), see `engine.losses.softmax_features`:
 # "softmax" with T as given (the paper's), "softmax-std" with T in units of each layer's
@@ -30,15 +38,67 @@ INITS = ("content", "noise", "style")
 # one it is the same as a layer weight of factor^4 (use --style-layer-weights).
 FEATURE_TRANSFORMS = ("none", "softmax", "softmax-std")
 
-# Runs stored before `loss_convention` existed used the study's Gatys formulas with the
-# size bias (`engine.losses` explains it); their config lacks the key and reads as this.
-LEGACY_CONVENTION = "gatys"
+
+@dataclass(frozen=True)
+class Limits:
+    """A numeric field's range: `low` <= value (< when `strict`) <= `high`; `step` is the
+    widgets' increment. For a tuple field the limits apply to each item."""
+
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    strict: bool = False
+
+    def check(self, label: str, value: Any) -> None:
+        """`ConfigError` in one line when `value` is not a number in range."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{label} must be a finite number, got {value!r}")
+        below = value <= self.low if self.strict else value < self.low
+        if (self.low is not None and below) or (self.high is not None and value > self.high):
+            raise ConfigError(f"{label} must be {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        """'between 1 and 4096', '> 0', '>= 0'."""
+        if self.high is not None:
+            return f"between {_number(self.low)} and {_number(self.high)}"
+        return f"{'>' if self.strict else '>='} {_number(self.low)}"
 
 
-def _opt(help_text: str, **extra: Any) -> Any:
-    """A config field: `help` feeds CLI --help and dashboard tooltips."""
-    default = extra.pop("default", None)
-    return field(default=default, metadata={"help": help_text, **extra})
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# `per_backbone` values: the field resets to the backbone's resolved default when the
+# backbone changes ("resolved"), or to unset ("unset": left to `resolve`, e.g. equal
+# style-layer weights, which must follow the number of style layers).
+PER_BACKBONE_KINDS = ("resolved", "unset")
+
+
+def _opt(
+    help_text: str,
+    default: Any = None,
+    *,
+    label: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    limits: Limits | None = None,
+    group: str | None = None,
+    per_backbone: str | None = None,
+    legacy: Any = MISSING,
+    compare: bool = True,
+    aliases: tuple[str, ...] = (),
+) -> Any:
+    """A config field and its metadata (see the module docstring).
+
+    `legacy`: the value every run stored before the field existed had (configs that lack
+    the key read as it, and a study cell's key leaves the field out at it, so studies
+    launched before the field existed still find their cells); it must equal the column
+    default of the migration that added the field (a test checks). `compare`: whether
+    Compare labels runs by it. `aliases`: extra CLI flags."""
+    meta = {"help": help_text, "label": label, "choices": choices, "limits": limits, "group": group}
+    meta |= {"per_backbone": per_backbone, "compare": compare, "aliases": aliases}
+    if legacy is not MISSING:
+        meta["legacy"] = legacy
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -46,25 +106,63 @@ class TransferConfig:
     """Everything that determines a style-transfer run (besides the two images)."""
 
     backbone: str = _opt("feature network", default="vgg16", choices=tuple(BACKBONES))
-    content_layer: str | None = _opt("content layer (default: the backbone's)")
-    style_layers: tuple[str, ...] | None = _opt("style layers, comma-separated")
-    style_layer_weights: tuple[float, ...] | None = _opt("per-style-layer weights, comma-separated (default: equal)")
-    learning_rate: float | None = _opt("step size (default: per backbone for Adam, 1 for L-BFGS)")
-    iterations: int = _opt("optimisation steps in all (each one loss-and-gradient evaluation)", default=1000)
-    size: int = _opt("longest image side in pixels", default=512)
+    content_layer: str | None = _opt("content layer (default: the backbone's)", per_backbone="resolved")
+    style_layers: tuple[str, ...] | None = _opt("style layers, comma-separated", per_backbone="resolved")
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        "per-style-layer weights, comma-separated (default: equal)", limits=Limits(0), per_backbone="unset"
+    )
+    learning_rate: float | None = _opt(
+        "step size (default: per backbone for Adam, 1 for L-BFGS)",
+        limits=Limits(0, step=1.0, strict=True),
+        per_backbone="resolved",
+        aliases=("--lr",),
+    )
+    iterations: int = _opt(
+        "optimisation steps in all (each one loss-and-gradient evaluation)",
+        default=1000,
+        limits=Limits(1, MAX_ITERATIONS),
+    )
+    size: int = _opt(
+        "longest image side in pixels",
+        default=512,
+        label="Size (longest side, px)",
+        limits=Limits(min(bb.min_size for bb in BACKBONES.values()), MAX_SIZE),
+    )
     loss_convention: str = _opt(
         "how losses are normalised: portable (relative errors; one alpha/beta for any size and backbone) | "
         "gatys (the study's sums)",
         default="portable",
         choices=tuple(CONVENTIONS),
+        # Runs stored before it used the study's Gatys formulas (`engine.losses` explains the
+        # size bias they had).
+        legacy="gatys",
     )
-    content_weight: float | None = _opt("alpha, content loss weight (default: per backbone and convention)")
-    style_weight: float | None = _opt("beta, style loss weight (default: per backbone and convention)")
-    tv_weight: float | None = _opt("total-variation weight (default: per backbone and convention)")
+    content_weight: float | None = _opt(
+        "alpha, content loss weight (default: per backbone and convention)",
+        limits=Limits(0, step=0.1),
+        per_backbone="resolved",
+    )
+    style_weight: float | None = _opt(
+        "beta, style loss weight (default: per backbone and convention)", limits=Limits(0), per_backbone="resolved"
+    )
+    tv_weight: float | None = _opt(
+        "total-variation weight (default: per backbone and convention)",
+        label="TV weight",
+        limits=Limits(0, step=0.1),
+        per_backbone="resolved",
+    )
     init: str = _opt("starting image", default="content", choices=INITS)
-    seed: int = _opt("random seed (noise init, random weights)", default=0)
-    snapshot_every: int = _opt("store the image every K steps (0: only the final)", default=100)
-    keep_best: bool = _opt("output the lowest-loss image of the last scale instead of the last one", default=False)
+    seed: int = _opt("random seed (noise init, random weights)", default=0, limits=Limits(0, MAX_SEED))
+    snapshot_every: int = _opt(
+        "store the image every K steps (0: only the final)",
+        default=100,
+        label="Snapshot every K steps",
+        limits=Limits(0, MAX_ITERATIONS),
+        compare=False,  # changes what is stored, not the output
+    )
+    keep_best: bool = _opt(
+        "output the lowest-loss image of the last scale instead of the last one", default=False, legacy=False
+    )
     weights: str = _opt("imagenet | none | path to a .h5 weights file", default="imagenet")
     feature_transform: str = _opt(
         "transform features before the Gram/content losses (SWAG, for ResNet50): none | softmax (T absolute) | "
@@ -74,23 +172,46 @@ class TransferConfig:
         choices=FEATURE_TRANSFORMS,
     )
     transform_layers: tuple[str, ...] | None = _opt(
-        "layers the feature transform applies to, comma-separated (default: ResNet50's chosen conv3_x/conv4_x layers)"
+        "layers the feature transform applies to, comma-separated (default: ResNet50's chosen conv3_x/conv4_x layers)",
+        per_backbone="unset",
     )
     transform_temperature: float = _opt(
         "softmax temperature: softmax(F / T) with T as given (softmax; the paper's 1 saturates on Keras's 0-255 "
         "inputs) or T = this x the layer's std (softmax-std)",
         default=1.0,
+        limits=Limits(0, strict=True),
     )
     # Speed: how the optimisation is run. Stored with the run like every other field.
-    optimizer: str = _opt("adam | lbfgs", default="adam", choices=tuple(OPTIMIZERS), group="speed")
+    optimizer: str = _opt(
+        "; ".join(f"{o.name}: {o.description}" for o in OPTIMIZERS.values()),
+        default="adam",
+        choices=tuple(OPTIMIZERS),
+        group="speed",
+        legacy="adam",
+    )
     scales: int = _opt(
-        "coarse-to-fine scales, each half the next: 3 at 512 px = 128, 256, 512", default=1, group="speed"
+        "coarse-to-fine scales, each half the next: 3 at 512 px = 128, 256, 512",
+        default=1,
+        limits=Limits(1, MAX_SCALES),
+        group="speed",
+        legacy=1,
     )
     coarse_iterations: int | None = _opt(
-        "steps at each scale below the full size, out of iterations (default: an equal share)", group="speed"
+        "steps at each scale below the full size, out of iterations (default: an equal share)",
+        limits=Limits(0, MAX_ITERATIONS),
+        group="speed",
+        legacy=0,
     )
-    steps_per_call: int = _opt("steps run inside one compiled call (fewer host round trips)", default=1, group="speed")
-    jit_compile: bool = _opt("compile the steps with XLA", default=False, group="speed")
+    steps_per_call: int = _opt(
+        "steps run inside one compiled call (fewer host round trips)",
+        default=1,
+        limits=Limits(1, MAX_STEPS_PER_CALL),
+        group="speed",
+        legacy=1,
+    )
+    jit_compile: bool = _opt(
+        "compile the steps with XLA", default=False, label="XLA (jit_compile)", group="speed", legacy=False
+    )
 
     def resolve(self) -> TransferConfig:
         """Fill backbone defaults into the `None` fields; validates the backbone name."""
@@ -129,20 +250,93 @@ class TransferConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransferConfig:
         """Inverse of `to_dict`; unknown keys are rejected so typos do not pass silently.
-        A stored config from before `loss_convention` reads as `LEGACY_CONVENTION`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
+        A key missing from an old config reads as the field's `legacy` value."""
+        unknown = set(data) - set(FIELDS)
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        data = {"loss_convention": LEGACY_CONVENTION, **data}
+        data = {**legacy_values(), **{k: v for k, v in data.items() if v is not None}}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-class ConfigError(ValueError):
-    """A configuration value is out of range or inconsistent."""
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TransferConfig)}
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-def optimizer_spec(name: str) -> OptimizerSpec:
+def legacy_values() -> dict[str, Any]:
+    """{field: value} for the fields added after the first runs were stored."""
+    return {name: f.metadata["legacy"] for name, f in FIELDS.items() if "legacy" in f.metadata}
+
+
+def label(name: str) -> str:
+    """How forms and tables name a field: its `label`, else 'Learning rate' from the name."""
+    return FIELDS[name].metadata["label"] or _words(name).capitalize()
+
+
+def compared_fields() -> tuple[str, ...]:
+    """The fields Compare labels runs by (all but those marked `compare=False`)."""
+    return tuple(name for name, f in FIELDS.items() if f.metadata["compare"])
+
+
+def per_backbone_fields() -> dict[str, str]:
+    """{field: "resolved" | "unset"} for the fields whose default depends on the backbone."""
+    return {name: f.metadata["per_backbone"] for name, f in FIELDS.items() if f.metadata["per_backbone"]}
+
+
+def _unwrapped(name: str) -> Any:
+    hint = typing.get_type_hints(TransferConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint  # `X | None` -> X
+
+
+def field_type(name: str) -> type:
+    """The value type of a field (`tuple` for list-valued fields)."""
+    kind = _unwrapped(name)
+    return tuple if typing.get_origin(kind) is tuple else kind
+
+
+def item_type(name: str) -> type:
+    """The type of one value of a field: the item type of a tuple field, else its type."""
+    kind = _unwrapped(name)
+    return typing.get_args(kind)[0] if typing.get_origin(kind) is tuple else kind
+
+
+def _parse_scalar(kind: type, text: Any, flag: str) -> Any:
+    if kind is bool:
+        if isinstance(text, bool):  # from a --flag / --no-flag switch
+            return text
+        if str(text).strip().lower() not in BOOLEANS:
+            raise ConfigError(f"{flag} expects true or false, got {text!r}")
+        return BOOLEANS[str(text).strip().lower()]
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{flag} expects {'a number' if kind is not str else 'text'}, got {text!r}") from None
+
+
+def parse_field(name: str, text: Any) -> Any:
+    """A field's value from text (a CLI flag, a form box); tuples are comma lists."""
+    flag = f"--{name.replace('_', '-')}"
+    if field_type(name) is tuple:
+        return tuple(
+            _parse_scalar(item_type(name), part.strip(), flag) for part in str(text).split(",") if part.strip()
+        )
+    return _parse_scalar(item_type(name), text, flag)
+
+
+def backbone_defaults(backbone: str, optimizer: str = "adam", convention: str = "portable") -> dict[str, Any]:
+    """The per-backbone fields as a form resets them when the backbone changes: the
+    resolved default, or None where `resolve` must decide (see `per_backbone`)."""
+    cfg = TransferConfig(backbone=backbone, optimizer=optimizer, loss_convention=convention).resolve()
+    return {
+        name: _plain(getattr(cfg, name)) if kind == "resolved" else None for name, kind in per_backbone_fields().items()
+    }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def optimizer_spec(name: str) -> OptimizerInfo:
     """The optimiser called `name`; `ConfigError` naming the choices otherwise."""
     try:
         return OPTIMIZERS[name]
@@ -186,53 +380,51 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _finite_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+def _words(name: str) -> str:
+    """How an error message names a field: 'jit compile' (the flag is --jit-compile)."""
+    return name.replace("_", " ")
 
 
-def _finite_non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+def check_limits(cfg: TransferConfig) -> None:
+    """Every field with `limits`: each value a finite number in range (ints whole);
+    `ConfigError` names the first that is not."""
+    for name, f in FIELDS.items():
+        limits: Limits | None = f.metadata["limits"]
+        value = getattr(cfg, name)
+        if limits is None or value is None:
+            continue
+        for item in value if isinstance(value, tuple) else (value,):
+            if item_type(name) is int and not (isinstance(item, int) and not isinstance(item, bool)):
+                raise ConfigError(f"{_words(name)} must be a whole number, got {item!r}")
+            limits.check(_words(name), item)
+
+
+def check_choices(cfg: TransferConfig) -> None:
+    """Every field with `choices` holds one of them; yes/no fields hold a bool."""
+    for name, f in FIELDS.items():
+        value, choices = getattr(cfg, name), f.metadata["choices"]
+        if choices and value not in choices:
+            raise ConfigError(f"{_words(name)} must be one of {', '.join(choices)}, got {value!r}")
+        if item_type(name) is bool and not isinstance(value, bool):
+            raise ConfigError(f"{_words(name)} must be true or false, got {value!r}")
 
 
 def validate(config: TransferConfig) -> TransferConfig:
     """Resolve and check a config before any work; returns the resolved config.
 
-    Raises `ConfigError`, `UnknownBackboneError` or `UnknownLayerError` with one clear line.
-    """
+    Raises `ConfigError` (or its `UnknownBackboneError` / `UnknownLayerError`) with one
+    clear line."""
+    get_backbone(config.backbone)  # the one choice `resolve` needs first
     cfg = config.resolve()
-    _finite_positive("learning rate", cfg.learning_rate)
-    if not 1 <= cfg.iterations <= MAX_ITERATIONS:
-        raise ConfigError(f"iterations must be between 1 and {MAX_ITERATIONS}, got {cfg.iterations}")
-    if not 1 <= cfg.size <= MAX_SIZE:
-        raise ConfigError(f"size must be between 1 and {MAX_SIZE} px, got {cfg.size}")
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        _finite_non_negative(name.replace("_", " "), getattr(cfg, name))
-    if cfg.init not in INITS:
-        raise ConfigError(f"init must be one of {', '.join(INITS)}, got {cfg.init!r}")
-    if not isinstance(cfg.keep_best, bool):
-        raise ConfigError(f"keep best must be true or false, got {cfg.keep_best!r}")
-    if cfg.snapshot_every < 0:
-        raise ConfigError(f"snapshot every must be >= 0, got {cfg.snapshot_every}")
+    check_choices(cfg)
+    check_limits(cfg)
     _check_layers(cfg)
     _check_transform(cfg)
-    _check_speed(cfg)
+    _check_scales(cfg)
     return cfg
 
 
-def _check_speed(cfg: TransferConfig) -> None:
-    optimizer_spec(cfg.optimizer)
-    if not 1 <= cfg.steps_per_call <= MAX_STEPS_PER_CALL:
-        raise ConfigError(f"steps per call must be between 1 and {MAX_STEPS_PER_CALL}, got {cfg.steps_per_call}")
-    if not isinstance(cfg.jit_compile, bool):
-        raise ConfigError(f"jit compile must be true or false, got {cfg.jit_compile!r}")
-    _check_scales(cfg)
-
-
 def _check_scales(cfg: TransferConfig) -> None:
-    if not 1 <= cfg.scales <= MAX_SCALES:
-        raise ConfigError(f"scales must be between 1 and {MAX_SCALES}, got {cfg.scales}")
     smallest, floor = scale_sizes(cfg)[0], get_backbone(cfg.backbone).min_size
     if smallest < floor:
         raise ConfigError(
@@ -252,11 +444,6 @@ def _check_scales(cfg: TransferConfig) -> None:
 
 
 def _check_transform(cfg: TransferConfig) -> None:
-    _finite_positive("transform temperature", cfg.transform_temperature)
-    if cfg.feature_transform not in FEATURE_TRANSFORMS:
-        raise ConfigError(
-            f"feature transform must be one of {', '.join(FEATURE_TRANSFORMS)}, got {cfg.feature_transform!r}"
-        )
     if cfg.feature_transform == "none" and cfg.transform_layers:
         raise ConfigError(
             "transform layers given but the feature transform is none; add --feature-transform softmax-std"
@@ -276,7 +463,5 @@ def _check_layers(cfg: TransferConfig) -> None:
         raise ConfigError(
             f"{len(cfg.style_layer_weights)} style layer weights given for {len(cfg.style_layers)} style layers"
         )
-    for w in cfg.style_layer_weights:
-        _finite_non_negative("style layer weight", w)
     for layer in (cfg.content_layer, *cfg.style_layers):
         check_layer(cfg.backbone, layer)

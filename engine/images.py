@@ -12,34 +12,32 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from engine.errors import ImageError
+
 # Larger than any photo a user would style (about 16k x 16k) but far below what would
 # exhaust memory when decoded as RGB.
 MAX_PIXELS = 268_000_000
 
 
-class ImageLoadError(ValueError):
-    """The input is not an image we can use; the message says why in one line."""
-
-
 def open_image(data: bytes, name: str = "image") -> Image.Image:
     """Decode bytes to an upright RGB Pillow image, refusing bombs before decoding."""
     if not data:
-        raise ImageLoadError(f"{name}: file is empty")
+        raise ImageError(f"{name}: file is empty")
     try:
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > MAX_PIXELS:
-            raise ImageLoadError(f"{name}: {img.width} x {img.height} px is over the {MAX_PIXELS:,} pixel limit")
+            raise ImageError(f"{name}: {img.width} x {img.height} px is over the {MAX_PIXELS:,} pixel limit")
         img = next(ImageSequence.Iterator(img))  # animated GIF/PNG: the first frame
         img = ImageOps.exif_transpose(img)  # phone photos: honour the EXIF rotation
         return _to_rgb(img)
-    except ImageLoadError:
+    except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageLoadError(f"{name}: image is over the {MAX_PIXELS:,} pixel limit") from None
+        raise ImageError(f"{name}: image is over the {MAX_PIXELS:,} pixel limit") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{name}: not a readable image file") from None
+        raise ImageError(f"{name}: not a readable image file") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{name}: damaged or truncated image ({exc})") from None
+        raise ImageError(f"{name}: damaged or truncated image ({exc})") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -61,13 +59,13 @@ def load_image_file(path: str | Path) -> np.ndarray:
     """Read an image file -> RGB uint8 array at full size."""
     p = Path(path)
     if not p.exists():
-        raise ImageLoadError(f"{p}: no such file")
+        raise ImageError(f"{p}: no such file")
     if p.is_dir():
-        raise ImageLoadError(f"{p}: is a directory, not an image")
+        raise ImageError(f"{p}: is a directory, not an image")
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise ImageLoadError(f"{p}: cannot read ({exc.strerror})") from None
+        raise ImageError(f"{p}: cannot read ({exc.strerror})") from None
     return np.asarray(open_image(data, name=str(p)))
 
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from engine import metrics as fair
 from engine.backbones import caffe_preprocess
-from engine.weights import WeightsError
+from engine.errors import WeightsError
 
 
 def inception_preprocess(rgb: np.ndarray) -> np.ndarray:
@@ -71,8 +71,6 @@ NEUTRAL_JUDGES: dict[str, NeutralJudge] = {
         ),
     )
 }
-# Built judges, per process: (name, weights file) -> model.
-_MODELS: dict[tuple[str, str], keras.Model] = {}
 
 
 def cache_dir() -> Path:
@@ -99,16 +97,16 @@ def skip_reason(judge: NeutralJudge) -> str:
 
 
 def load_judge(judge: NeutralJudge, path: Path) -> keras.Model:
-    """The judge network with the weights in `path`, built once per process."""
-    key = (judge.name, str(path))
-    if key not in _MODELS:
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} for judge {judge.name} does not exist")
-        try:
-            _MODELS[key] = judge.build(str(path))
-        except Exception as exc:  # h5py/Keras raise many types for a wrong or damaged file
-            raise WeightsError(f"{path} is not a valid {judge.name} weights file: {str(exc)[:200]}") from None
-    return _MODELS[key]
+    """The judge network with the weights in `path` (callers keep it: building is slow)."""
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} for judge {judge.name} does not exist")
+    try:
+        return judge.build(str(path))
+    except Exception as exc:  # h5py/Keras raise many types for a wrong or damaged file
+        raise WeightsError(f"{path} is not a valid {judge.name} weights file: {str(exc)[:200]}") from None
+
+
+Loader = Callable[[NeutralJudge, Path], "keras.Model"]
 
 
 def _reader(judge: NeutralJudge, model: keras.Model) -> keras.Model:
@@ -138,9 +136,11 @@ def judge_rows(
     images: tuple[np.ndarray, np.ndarray, np.ndarray],
     files: Mapping[str, str] | None = None,
     model: keras.Model | None = None,
+    load: Loader = load_judge,
 ) -> list[tuple[str, str, float | None, str]]:
     """`run_metrics` rows (metric, judge, value, detail) of one neutral judge: values, or
-    NULL with the reason it was skipped. `model` (tests) is used instead of loading one."""
+    NULL with the reason it was skipped. `model` (tests) is used instead of loading one;
+    `load` builds it from its weights file (a worker passes one that keeps it)."""
     smallest = min(min(x.shape[:2]) for x in images)
     path = None if model is not None else weights_file(judge, files)
     if model is None and path is None:
@@ -149,7 +149,7 @@ def judge_rows(
         reason = f"skipped: images smaller than {judge.name}'s {judge.min_size} px minimum"
     else:
         try:
-            net = model if model is not None else load_judge(judge, path)
+            net = model if model is not None else load(judge, path)
             detail = "given model" if model is not None else f"weights={path}"
             return [(m, judge.name, v, detail) for m, v in judge_images(judge, net, *images).items()]
         except WeightsError as exc:
@@ -161,7 +161,8 @@ def neutral_rows(
     images: tuple[np.ndarray, np.ndarray, np.ndarray],
     files: Mapping[str, str] | None = None,
     models: Mapping[str, keras.Model] | None = None,
+    load: Loader = load_judge,
 ) -> list[tuple[str, str, float | None, str]]:
     """Rows of every registered neutral judge for one output."""
     models = models or {}
-    return [row for j in NEUTRAL_JUDGES.values() for row in judge_rows(j, images, files, models.get(j.name))]
+    return [row for j in NEUTRAL_JUDGES.values() for row in judge_rows(j, images, files, models.get(j.name), load)]

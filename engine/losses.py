@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from engine import catalog
+
 # Keeps a relative error finite when a target is all zeros (a dead layer, a blank image);
 # far below any real target's magnitude, so it never changes a real term.
 EPS = 1e-30
@@ -106,8 +108,7 @@ def portable_tv(image: tf.Tensor) -> tf.Tensor:
 class LossConvention:
     """How each term is normalised; stored with every run (`runs.loss_convention`)."""
 
-    name: str
-    summary: str  # the formulas, stored in `runs.gram_convention`
+    name: str  # a key of `engine.catalog.CONVENTIONS`, which states the formulas
     content: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     layer_style: Callable[[tf.Tensor, tf.Tensor, int], tf.Tensor]
     tv: Callable[[tf.Tensor], tf.Tensor]
@@ -118,6 +119,11 @@ class LossConvention:
         terms = [w * layer for w, layer in zip(weights, self.layer_terms(features, target_grams), strict=True)]
         total = tf.add_n(terms)
         return total / max(sum(weights), EPS) if self.mean_over_layers else total
+
+    @property
+    def summary(self) -> str:
+        """The formulas, as stored in `runs.gram_convention`."""
+        return catalog.CONVENTIONS[self.name].summary
 
     def layer_terms(self, features: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor]) -> list[tf.Tensor]:
         """E_l of each style layer, unweighted."""
@@ -131,8 +137,6 @@ CONVENTIONS: dict[str, LossConvention] = {
     for c in (
         LossConvention(
             "portable",
-            "portable: G=F^T F/M; E_l=|G-A|^2/|A|^2; style=weighted mean of E_l; content=|F-P|^2/|P|^2; "
-            "tv=mean squared neighbour difference (0-1 scale)",
             relative_error,
             portable_layer_style,
             portable_tv,
@@ -140,8 +144,6 @@ CONVENTIONS: dict[str, LossConvention] = {
         ),
         LossConvention(
             "gatys",
-            "gatys: G=F^T F/M (own positions); E_l=sum((G-A)^2)/(4 N_l^2); style=weighted sum; "
-            "content=sum((F-P)^2); tv=sum of squared neighbour differences (0-255)",
             gatys_content,
             gatys_layer_style,
             gatys_tv,

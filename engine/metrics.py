@@ -1,7 +1,7 @@
 """Fair metrics: measures of an output image that do not depend on which backbone made it.
 
 Pure functions of arrays (and, for the judges, of an already built network): no storage,
-no UI. `engine.runner` computes them for each finished run and stores them;
+no UI. `workbench.runner` computes them for each finished run and stores them;
 `store.metrics` describes them for reports (names here and there must agree).
 
 - network-free (the verdicts rest on these): greyscale SSIM and the correlation of edge

@@ -153,15 +153,10 @@ class LBFGS:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """One optimiser choice: how to build it and its default step size."""
+    """One optimiser choice: how to build it."""
 
     build: Callable[[LossFn, tf.Variable, float, Bounds], Adam | LBFGS]
-    # None: the backbone's tuned Adam rate (`LossDefaults.learning_rate`).
-    default_learning_rate: float | None
-    description: str
 
 
-OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "adam": OptimizerSpec(Adam, None, "Adam, as in the study; learning rate per backbone"),
-    "lbfgs": OptimizerSpec(LBFGS, 1.0, "L-BFGS, no line search, one evaluation per step; learning rate 1"),
-}
+# Keyed as `engine.catalog.OPTIMIZERS`, which holds each one's default rate and description.
+OPTIMIZERS: dict[str, OptimizerSpec] = {"adam": OptimizerSpec(Adam), "lbfgs": OptimizerSpec(LBFGS)}

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from engine.backbones import Backbone, get_backbone
 from engine.config import TransferConfig, scale_plan
+from engine.errors import DivergedError
 from engine.images import resize_longest, resize_to
 from engine.losses import (
     get_convention,
@@ -75,15 +76,6 @@ class TransferResult:
 DIVERGE_FACTOR = 10.0
 GRACE_STEPS = 20
 SUSTAINED = 5
-
-
-class DivergedError(RuntimeError):
-    """The loss became NaN or infinite, or climbed far above its start; steps before
-    `step` are valid."""
-
-    def __init__(self, step: int, reason: str = "the loss became NaN or infinite") -> None:
-        super().__init__(f"diverged at step {step}: {reason}")
-        self.step = step
 
 
 def temperature_for(transform: str, features: tf.Tensor, temperature: float) -> tf.Tensor | float:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-
-import keras
+from typing import TYPE_CHECKING
 
 from engine.backbones import Backbone
+from engine.errors import WeightsError
+
+if TYPE_CHECKING:
+    import keras
 
 DOWNLOAD_TIMEOUT_S = 20.0
-
-
-class WeightsError(RuntimeError):
-    """The requested weights cannot be loaded; the message says how to fix it."""
 
 
 def keras_cache_path(backbone: Backbone) -> Path:
@@ -23,14 +22,22 @@ def keras_cache_path(backbone: Backbone) -> Path:
     return home / "models" / backbone.keras_cache_file
 
 
-def is_meaningful(weights: str) -> bool:
-    """Random weights make a run useless for judging quality; the UI says so."""
-    return weights != "none"
+# The `weights` value of random, untrained weights (tests, smoke runs): such an output
+# says nothing about a backbone's quality, and every view says so.
+RANDOM = "none"
+# Values that name a kind of weights rather than a file: they carry over from one
+# backbone to another (a file belongs to one backbone).
+KINDS = ("imagenet", RANDOM)
+
+
+def is_random(weights: str) -> bool:
+    """True for random weights, whose outputs are useless for judging quality."""
+    return weights == RANDOM
 
 
 def load_backbone(backbone: Backbone, weights: str) -> keras.Model:
     """Build `backbone` with `weights`: "imagenet", "none" or a path to a .h5 file."""
-    if weights == "none":
+    if is_random(weights):
         return backbone.build(weights=None)
     if weights == "imagenet":
         return _load_imagenet(backbone)

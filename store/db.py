@@ -132,5 +132,10 @@ def _plain(value: Any) -> Any:
 def fetch_row(db: str | os.PathLike | None, sql: str, params: list[Any]) -> dict[str, Any] | None:
     """The first row of a query as a dict of plain Python values, or None."""
     with connect(db) as con:
-        df = con.execute(sql, params).df()
+        return first_row(con, sql, params)
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    """`fetch_row` on an open connection."""
+    df = con.execute(sql, params).df()
     return None if df.empty else {k: _plain(v) for k, v in df.iloc[0].to_dict().items()}

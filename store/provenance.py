@@ -6,16 +6,14 @@ description, which may say "1000 iterations" when the launch overrode that).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from store.db import connect
-from store.runs import OPTIONAL_CONFIG_COLUMNS
+from store.runs import config_columns
 from store.studies import CELL_RUNS_SQL
 
-# Settings a report header states: (config key, how the header names it, unit). A config
-# stored before a key existed had the value `OPTIONAL_CONFIG_COLUMNS` gives it.
+# Settings a report header states: (config key, how the header names it, unit).
 RAN_SETTINGS = (
     ("iterations", "iterations", ""),
     ("size", "size", " px"),
@@ -27,13 +25,14 @@ RAN_SETTINGS = (
 def study_configs(db: Any, study_id: int) -> list[dict[str, Any]]:
     """The resolved configs of the study's finished cells (latest run of each)."""
     with connect(db) as con:
-        rows = con.execute(f"SELECT config FROM ({CELL_RUNS_SQL}) ORDER BY id", [study_id]).fetchall()
-    return [json.loads(r[0]) for r in rows]
+        columns = config_columns(con)
+        rows = con.execute(f"SELECT {', '.join(columns)} FROM ({CELL_RUNS_SQL}) ORDER BY id", [study_id]).fetchall()
+    return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
-def _values(configs: Iterable[dict[str, Any]], key: str, missing: Any) -> list[Any]:
-    """Distinct values of `key`, sorted; `missing` stands in for absent (or null) keys."""
-    values = {missing if c.get(key) is None else c[key] for c in configs} - {None}
+def _values(configs: Iterable[dict[str, Any]], key: str) -> list[Any]:
+    """Distinct values of `key`, sorted."""
+    values = {c.get(key) for c in configs} - {None}
     try:
         return sorted(values)
     except TypeError:  # mixed types: keep them as text
@@ -45,7 +44,7 @@ def ran_summary(configs: list[dict[str, Any]]) -> dict[str, str]:
     'mixed: a, b' when the cells differ."""
     out = {}
     for key, name, unit in RAN_SETTINGS:
-        values = [f"{v}{unit}" for v in _values(configs, key, OPTIONAL_CONFIG_COLUMNS.get(key))]
+        values = [f"{v}{unit}" for v in _values(configs, key)]
         if values:
             out[name] = values[0] if len(values) == 1 else "mixed: " + ", ".join(values)
     return out

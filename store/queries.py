@@ -15,10 +15,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from store.db import connect
-from store.runs import ACTIVE
+from store.runs import ACTIVE, config_columns
 
 log = logging.getLogger(__name__)
 
@@ -298,21 +299,20 @@ def _pngs(con: duckdb.DuckDBPyConnection, image_ids: list[str]) -> dict[str, byt
 
 
 def run_params(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
-    """The parameter columns of the given runs (for labels and "what differs")."""
+    """Every config column of the given runs (lists as "a, b" text), with their status,
+    losses, images and image names (for labels and "what differs")."""
     with connect(db) as con:
-        return con.execute(
-            "SELECT r.id, r.status, r.backbone, r.content_layer, "
-            f"  array_to_string(r.style_layers, ', ') AS style_layers, {LAYER_SET_SQL} AS layer_set, "
-            "  r.learning_rate, r.iterations, r.size, r.content_weight, "
-            "  r.style_weight, r.tv_weight, r.init, r.seed, r.weights, r.feature_transform, "
-            "  array_to_string(r.transform_layers, ', ') AS transform_layers, r.optimizer, r.scales, "
-            "  r.coarse_iterations, r.steps_per_call, r.jit_compile, r.loss_convention, r.keep_best, "
-            "  r.transform_temperature, r.total_loss, r.best_loss, r.wall_seconds, "
-            "  r.content_image, r.style_image, r.output_image, ci.name AS content_name, si.name AS style_name "
+        df = con.execute(
+            f"SELECT r.*, {LAYER_SET_SQL} AS layer_set, ci.name AS content_name, si.name AS style_name "
             "FROM runs r LEFT JOIN images ci ON ci.id = r.content_image LEFT JOIN images si ON si.id = r.style_image "
             "WHERE r.id IN (SELECT unnest(?::INTEGER[])) ORDER BY r.id",
             [_ids(run_ids)],
         ).df()
+        columns = config_columns(con)
+    for c in columns:  # list-valued settings compare and print as text
+        if df[c].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            df[c] = df[c].map(lambda v: ", ".join(str(x) for x in v))
+    return df
 
 
 def compare_tables(db: Any, run_ids: list[int] | tuple[int, ...], every: int = 100) -> dict[str, pd.DataFrame]:

@@ -7,7 +7,6 @@ process died without saying so (SIGKILL, power loss).
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -16,38 +15,20 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from store.db import connect, fetch_row
+from store.db import connect, first_row
 
-# Columns copied from the resolved config dict into their own queryable columns.
-CONFIG_COLUMNS = (
-    "backbone",
-    "content_layer",
-    "style_layers",
-    "style_layer_weights",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-    "learning_rate",
-    "iterations",
-    "size",
-    "init",
-    "seed",
-    "snapshot_every",
-    "weights",
-)
-# Config keys added after the first schema: configs stored before them lack the keys.
-OPTIONAL_CONFIG_COLUMNS = {
-    "feature_transform": "none",
-    "transform_layers": [],
-    "optimizer": "adam",
-    "scales": 1,
-    "coarse_iterations": 0,
-    "steps_per_call": 1,
-    "jit_compile": False,
-    "loss_convention": "gatys",
-    "keep_best": False,
-    "transform_temperature": 1.0,
-}
+# The columns of `runs` that hold a run's state rather than its settings. Every other
+# column holds one field of the application's run config (`engine.config.TransferConfig`,
+# which the store does not import; a test holds the two together), so the field list is
+# read from the table itself and adding a field is a migration that adds its column.
+STATE_COLUMNS = frozenset(
+    {
+        "id", "created_at", "started_at", "finished_at", "heartbeat_at", "status", "gram_convention",
+        "content_image", "style_image", "output_image", "error", "tf_version", "device", "host", "pid",
+        "cancel_requested", "steps_done", "wall_seconds", "total_loss", "content_loss", "style_loss", "tv_loss",
+        "best_loss", "best_step", "notes", "tags", "study_id", "study_cell", "study_variant",
+    }
+)  # fmt: skip
 # How a run belongs to a study (see store.studies).
 STUDY_COLUMNS = ("study_id", "study_cell", "study_variant")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
@@ -89,15 +70,26 @@ def insert_run(
     unknown = set(study or {}) - set(STUDY_COLUMNS)
     if unknown:
         raise ValueError(f"unknown study fields: {sorted(unknown)}")
-    optional = {k: v if config.get(k) is None else config[k] for k, v in OPTIONAL_CONFIG_COLUMNS.items()}
-    extra = {**optional, **(study or {})}
-    cols = ["created_at", "status", *CONFIG_COLUMNS, *extra, "gram_convention", "content_image", "style_image"]
-    values = [utcnow(), status, *(config[c] for c in CONFIG_COLUMNS), *extra.values(), gram_convention]
-    values += [content_image, style_image, json.dumps(config, sort_keys=True)]
-    cols.append("config")
-    marks = ", ".join("?" for _ in cols)
-    sql = f"INSERT INTO runs ({', '.join(cols)}) VALUES ({marks}) RETURNING id"  # column names are fixed above
-    return con.execute(sql, values).fetchone()[0]
+    stray = set(config) - set(config_columns(con))
+    if stray:
+        raise ValueError(f"config keys without a runs column: {sorted(stray)} (add them in a migration)")
+    given = {k: v for k, v in config.items() if v is not None}  # absent: the column default (legacy value)
+    row = {"created_at": utcnow(), "status": status, **given, **(study or {}), "gram_convention": gram_convention}
+    row |= {"content_image": content_image, "style_image": style_image}
+    marks = ", ".join("?" for _ in row)
+    # Column names come from the table itself or the fixed names above, never from user text.
+    sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({marks}) RETURNING id"
+    return con.execute(sql, list(row.values())).fetchone()[0]
+
+
+def config_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The `runs` columns that hold config fields, in table order."""
+    return tuple(d[0] for d in con.execute("SELECT * FROM runs LIMIT 0").description if d[0] not in STATE_COLUMNS)
+
+
+def config_of(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """A run row's config: its config columns, as the one stored representation."""
+    return {c: row[c] for c in columns}
 
 
 def next_queued(db: Any) -> int | None:
@@ -196,10 +188,12 @@ def mark_stale_runs(db: Any) -> list[int]:
 
 
 def get_run(db: Any, run_id: int) -> dict[str, Any] | None:
-    """One run row as a dict (config parsed), or None."""
-    row = fetch_row(db, "SELECT * FROM runs WHERE id = ?", [run_id])
+    """One run row as a dict, with its config columns gathered under "config", or None."""
+    with connect(db) as con:
+        row = first_row(con, "SELECT * FROM runs WHERE id = ?", [run_id])
+        columns = config_columns(con)
     if row is not None:
-        row["config"] = json.loads(row["config"])
+        row["config"] = config_of(row, columns)
     return row
 
 

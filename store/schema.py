@@ -141,6 +141,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE runs ADD COLUMN best_step INTEGER",
         ],
     ),
+    (
+        5,
+        "one stored representation of a run's config: its columns",
+        [
+            # Every config field has had its own column since v4, written from the same
+            # dict as this JSON copy; the worker read the copy and SQL the columns. Keep one.
+            "ALTER TABLE runs DROP COLUMN config",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -60,21 +60,19 @@ def image_files(tmp_path_factory, content_rgb, style_rgb) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def random_model():
-    """Random-weight backbones, built once per session: random_model("resnet50")."""
-    import keras
+def models():
+    """One network cache for the session (what a worker keeps): pass it to
+    `workbench.__main__.main(args, models)` and the runner so tests build each network once."""
+    from workbench.models import ModelCache
 
-    from engine.backbones import get_backbone
+    return ModelCache(size=8)
 
-    cache = {}
 
-    def get(name: str):
-        if name not in cache:
-            keras.utils.set_random_seed(0)
-            cache[name] = get_backbone(name).build(weights=None)
-        return cache[name]
-
-    return get
+@pytest.fixture(scope="session")
+def random_model(models):
+    """Random-weight backbones drawn from seed 0, built once per session:
+    random_model("resnet50") (the same networks a `weights=none, seed=0` run uses)."""
+    return lambda name: models.backbone(name, "none", 0)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import common, study_form, study_report, study_view
 from store import studies as store_studies
 
-CLI_HINT = "python -m engine study --preset lr-sweep --content photo.jpg --style painting.jpg --size 256"
+CLI_HINT = "python -m workbench study --preset lr-sweep --content photo.jpg --style painting.jpg --size 256"
 
 
 def main() -> None:

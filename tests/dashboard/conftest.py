@@ -1,5 +1,5 @@
 """Dashboard fixtures: a store populated by two real (tiny, random-weight) CLI runs, and
-one holding a finished tiny study run through `python -m engine study --wait`, each
+one holding a finished tiny study run through `python -m workbench study --wait`, each
 built once per session and copied for every test that may change it."""
 
 from __future__ import annotations
@@ -18,23 +18,23 @@ TIMEOUT_S = 60
 FIXTURE_LRS = {"vgg16": 15.0, "resnet50": 20.0}
 
 
-def run_cli(content: Path, style: Path, backbone: str, db: Path) -> None:
+def run_cli(content: Path, style: Path, backbone: str, db: Path, models=None) -> None:
     """One real run through the command line's code path, in this process."""
-    from engine.__main__ import main
+    from workbench.__main__ import main
 
     args = ["run", "--content", str(content), "--style", str(style), "--backbone", backbone]
     args += ["--size", "32", "--iterations", "8", "--snapshot-every", "4", "--weights", "none", "--db", str(db)]
     args += ["--lr", str(FIXTURE_LRS[backbone])]
-    assert main(args) == 0
+    assert main(args, models) == 0
 
 
 @pytest.fixture(scope="session")
-def populated_template(tmp_path_factory, image_files) -> Path:
+def populated_template(tmp_path_factory, image_files, models) -> Path:
     """A store with run 1 (vgg16, lr 15) and run 2 (resnet50, lr 20), both finished, 8 steps each."""
     path = tmp_path_factory.mktemp("populated") / "nst.duckdb"
     content, style = image_files
     for backbone in ("vgg16", "resnet50"):
-        run_cli(content, style, backbone, path)
+        run_cli(content, style, backbone, path, models)
     return path
 
 
@@ -58,14 +58,14 @@ STUDY_ARGS = ["--size", "32", "--iterations", "6", "--snapshot-every", "0", "--w
 
 
 @pytest.fixture(scope="session")
-def study_template(tmp_path_factory, image_files, populated_template) -> Path:
+def study_template(tmp_path_factory, image_files, models) -> Path:
     """A store holding study 1: the `backbones` preset on one content and two style
-    images (4 cells, all finished, with fair metrics), run in this process by the CLI.
-    Built after `populated_template`, so the random-weight backbones are already cached."""
+    images (4 cells, all finished, with fair metrics), run in this process by the CLI
+    with the session's networks."""
     from PIL import Image
 
-    from engine.__main__ import main
     from tests.conftest import synthetic_image
+    from workbench.__main__ import main
 
     folder = tmp_path_factory.mktemp("study")
     content, style = image_files
@@ -73,7 +73,7 @@ def study_template(tmp_path_factory, image_files, populated_template) -> Path:
     Image.fromarray(synthetic_image(40, 40, seed=3)).save(style2)
     path = folder / "nst.duckdb"
     args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style), "--style", str(style2)]
-    assert main([*args, *STUDY_ARGS, "--db", str(path), "--wait"]) == 0
+    assert main([*args, *STUDY_ARGS, "--db", str(path), "--wait"], models) == 0
     return path
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dashboard import launch
-from engine.backbones import BACKBONES, UnknownLayerError
-from engine.config import ConfigError
-from engine.images import ImageLoadError
+from engine.backbones import BACKBONES
+from engine.errors import ConfigError, ImageError, UnknownLayerError
 from store import images as store_images
-from store import runs as store_runs
 
 TINY = {"size": 32, "iterations": 3, "snapshot_every": 0, "weights": "none"}
 
@@ -54,30 +52,8 @@ def test_uploaded_names_are_display_names_only(db, image_files):
     image_id = launch.store_input(db, upload)
     assert store_images.list_input_images(db, "content") == []  # no run uses it yet
     assert launch.display_name("C:\\Users\\me\\photo.jpg") == "photo.jpg"
-    with pytest.raises(ImageLoadError, match="not a readable image"):
+    with pytest.raises(ImageError, match="not a readable image"):
         launch.store_input(db, launch.ImageInput(data=b"junk", name="x.png"))
     assert launch.store_input(db, launch.ImageInput(image_id=image_id)) == image_id
     with pytest.raises(ConfigError, match="no longer in the store"):
         launch.store_input(db, launch.ImageInput(image_id="0" * 64))
-
-
-def test_worker_env_switch(monkeypatch, db):
-    assert launch.worker_disabled() and launch.start_worker(db) is None
-    monkeypatch.setenv(launch.NO_WORKER_ENV, "0")
-    assert not launch.worker_disabled()
-
-
-def test_start_worker_runs_the_queue_in_the_background(db, image_files, monkeypatch):
-    """The real spawn path: a detached `python -m engine worker` executes a queued run."""
-    monkeypatch.delenv(launch.NO_WORKER_ENV)
-    content, style = image_files
-    cfg = launch.build_config({"backbone": "vgg16", **TINY})
-    inputs = [launch.ImageInput(data=p.read_bytes(), name=p.name) for p in (content, style)]
-    (run_id,) = launch.queue_runs(db, [cfg], *inputs)
-    proc = launch.start_worker(db)
-    assert proc is not None
-    assert proc.wait(timeout=240) == 0
-    run = store_runs.get_run(db, run_id)
-    assert run["status"] == "finished", run["error"]
-    assert run["steps_done"] == 3 and run["output_image"]
-    assert "worker done: 1 run(s)" in (db.parent / f"{db.name}.worker.log").read_text()

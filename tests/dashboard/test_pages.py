@@ -286,7 +286,7 @@ def test_run_detail_shows_everything(populated):
 
 
 def test_run_detail_explains_the_scales_of_a_coarse_to_fine_run(db, image_files):
-    from engine.__main__ import main
+    from workbench.__main__ import main
 
     content, style = image_files
     args = ["run", "--content", str(content), "--style", str(style), "--size", "64", "--iterations", "6"]
@@ -407,7 +407,7 @@ def test_compare_fair_metrics_cross_evaluation_and_verdicts(populated):
     at.run()
     assert_clean(at)
     assert "No fair metrics for run #2" in "\n".join(str(i.value) for i in at.info)
-    assert "python -m engine metrics --missing" in "\n".join(str(i.value) for i in at.info)
+    assert "python -m workbench metrics --missing" in "\n".join(str(i.value) for i in at.info)
 
 
 def test_compare_by_grouping(populated):

@@ -10,11 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import studies as study_rules
-from engine.config import ConfigError
-from engine.studies import PRESETS, get_preset
+from engine.errors import ConfigError
 from store import runs as store_runs
 from store import studies as store_studies
 from tests.dashboard.conftest import assert_clean, page
+from workbench.studies import PRESETS, get_preset
 
 
 def texts(elements) -> str:

@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from engine.backbones import BACKBONES, UnknownLayerError
-from engine.config import MAX_ITERATIONS, MAX_SIZE, ConfigError, TransferConfig, scale_plan, validate
+from engine.backbones import BACKBONES
+from engine.config import MAX_ITERATIONS, MAX_SIZE, TransferConfig, scale_plan, validate
+from engine.errors import ConfigError, UnknownLayerError
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))

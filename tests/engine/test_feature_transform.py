@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine.__main__ import build_parser
 from engine.backbones import get_backbone
-from engine.config import ConfigError, TransferConfig, validate
+from engine.config import TransferConfig, validate
+from engine.errors import ConfigError
 from engine.losses import softmax_features
 from engine.transfer import FeatureExtractor
+from workbench.__main__ import build_parser
 
 RESNET = get_backbone("resnet50")
 SWAG_DEFAULT = ("conv3_block4_out", "conv3_block1_1_conv", "conv4_block1_1_conv")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.images import ImageLoadError, load_image_file, open_image, resize_longest
+from engine.errors import ImageError
+from engine.images import load_image_file, open_image, resize_longest
 
 
 def _save(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -70,14 +71,14 @@ def test_exif_orientation_is_applied():
     ids=["empty", "text", "truncated-png", "truncated-jpeg", "bomb"],
 )
 def test_bad_inputs_give_one_clear_error(data, message):
-    with pytest.raises(ImageLoadError, match=message):
+    with pytest.raises(ImageError, match=message):
         open_image(data, name="x")
 
 
 def test_load_image_file_errors(tmp_path):
-    with pytest.raises(ImageLoadError, match="no such file"):
+    with pytest.raises(ImageError, match="no such file"):
         load_image_file(tmp_path / "missing.png")
-    with pytest.raises(ImageLoadError, match="directory"):
+    with pytest.raises(ImageError, match="directory"):
         load_image_file(tmp_path)
 
 

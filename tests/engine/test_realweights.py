@@ -4,9 +4,10 @@ import pytest
 
 from engine.backbones import get_backbone
 from engine.config import TransferConfig, validate
+from engine.errors import WeightsError
 from engine.images import load_image_file
 from engine.transfer import run_transfer
-from engine.weights import WeightsError, load_backbone
+from engine.weights import load_backbone
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.realweights

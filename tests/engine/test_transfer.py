@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from engine.config import TransferConfig, validate
-from engine.transfer import DivergedError, run_transfer
+from engine.errors import DivergedError
+from engine.transfer import run_transfer
 
 
 def _cfg(**kw):

@@ -1,7 +1,8 @@
 import pytest
 
 from engine.backbones import get_backbone
-from engine.weights import WeightsError, keras_cache_path, load_backbone
+from engine.errors import WeightsError
+from engine.weights import keras_cache_path, load_backbone
 
 
 def test_imagenet_offline_without_cache_says_how_to_fix(tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ def test_two_cli_runs_and_a_polling_reader(db, image_files):
 
     content, style = image_files
     n = 60
-    cmd = [sys.executable, "-m", "engine", "run", "--content", str(content), "--style", str(style), "--size", "32"]
+    cmd = [sys.executable, "-m", "workbench", "run", "--content", str(content), "--style", str(style), "--size", "32"]
     cmd += ["--iterations", str(n), "--snapshot-every", "20", "--weights", "none", "--db", str(db)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     procs = [

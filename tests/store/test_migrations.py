@@ -16,12 +16,13 @@ def _apply_first(path, count: int) -> None:
         for sql in statements:
             con.execute(sql)
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [number, name])
+    json_col, json_val = (", config", ", '{}'") if count < 5 else ("", "")  # the JSON copy v5 dropped
     con.execute(
         "INSERT INTO runs (created_at, status, backbone, content_layer, style_layers, style_layer_weights, "
         "content_weight, style_weight, tv_weight, learning_rate, iterations, size, init, seed, snapshot_every, "
-        "weights, gram_convention, content_image, style_image, config) VALUES (now()::TIMESTAMP, 'finished', "
-        "'vgg16', 'block5_conv2', ['block1_conv1'], [1.0], 1, 1, 0, 15, 10, 32, 'content', 0, 5, 'none', 'g', "
-        "'c', 's', '{}')"
+        f"weights, gram_convention, content_image, style_image{json_col}) VALUES "
+        "(now()::TIMESTAMP, 'finished', 'vgg16', 'block5_conv2', ['block1_conv1'], [1.0], 1, 1, 0, 15, 10, 32, "
+        f"'content', 0, 5, 'none', 'g', 'c', 's'{json_val})"
     )
     con.execute(
         "INSERT INTO iterations (run_id, step, total_loss, content_loss, style_loss, tv_loss, step_seconds, "
@@ -40,6 +41,10 @@ def test_every_older_schema_is_migrated_and_keeps_its_rows(tmp_path):
         assert run["status"] == "finished" and run["backbone"] == "vgg16"
         assert list(store_runs.get_iterations(path, 1)["step"]) == [1]
         assert run["optimizer"] == "adam" and run["scales"] == 1 and run["steps_per_call"] == 1
+        # The config is read from the columns, fields added later at their legacy values.
+        assert run["config"]["learning_rate"] == 15 and run["config"]["style_layers"] == ["block1_conv1"]
+        if count < 4:
+            assert run["config"]["loss_convention"] == "gatys" and run["config"]["keep_best"] is False
         if count < 3:  # rows from before v3 were single-scale: they get the run's size
             assert store_runs.get_iterations(path, 1)["size"].tolist() == [32]
 

@@ -76,7 +76,9 @@ def test_run_lifecycle_and_recorder(db):
     assert rec.steps_logged == 20
     store_runs.finish_run(db, run_id, "finished", steps_done=rec.steps_logged, total_loss=0.05)
     run = store_runs.get_run(db, run_id)
-    assert run["status"] == "finished" and run["steps_done"] == 20 and run["config"] == CONFIG
+    assert run["status"] == "finished" and run["steps_done"] == 20
+    assert CONFIG.items() <= run["config"].items()  # and the fields it left out, at their column defaults
+    assert run["config"]["optimizer"] == "adam" and run["config"]["loss_convention"] == "gatys"
     assert list(store_runs.get_iterations(db, run_id)["step"]) == list(range(1, 21))
     assert list(store_runs.get_snapshots(db, run_id)["step"]) == [20]
 
@@ -130,3 +132,9 @@ def test_failed_writes_keep_their_rows(db, tmp_path):
     rec.close()
     assert list(store_runs.get_iterations(db, run_id)["step"]) == [1, 2]
     assert store_runs.get_run(db, run_id)["steps_done"] == 2
+
+
+def test_a_config_key_without_a_column_is_refused_before_any_row(db):
+    with pytest.raises(ValueError, match="without a runs column: \\['brush_size'\\]"):
+        store_runs.create_run(db, {**CONFIG, "brush_size": 3}, "c", "s", "f")
+    assert store_runs.list_runs(db).empty

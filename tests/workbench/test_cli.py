@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
-from engine.__main__ import main
 from store import runs as store_runs
 from store.db import connect
 from tests.conftest import ROOT
+from workbench.__main__ import main
 
 
 def cli(*args, db=None, check=True):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "engine", *map(str, args)]
+    cmd = [sys.executable, "-m", "workbench", *map(str, args)]
     if db is not None:
         cmd += ["--db", str(db)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -91,7 +91,7 @@ def test_run_show_export(db, image_files, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_row(db, image_files, args, message, capsys):
-    # In-process (same `main` as `python -m engine`) to keep the suite fast.
+    # In-process (same `main` as `python -m workbench`) to keep the suite fast.
     content, style = image_files
     base = {"--content": content, "--style": style, "--size": 32, "--iterations": 2, "--weights": "none"}
     for flag, value in zip(args[::2], args[1::2], strict=True):
@@ -152,10 +152,9 @@ STUDY_FLAGS += ["--weights", "none"]
 
 
 def test_study_pairs_queue_only_those_cells_and_resume(db, pair_files, monkeypatch, capsys):
-    from engine import runner
     from store import studies as store_studies
 
-    monkeypatch.setattr(runner, "spawn_worker", lambda path: type("P", (), {"pid": 0})())  # queue only
+    monkeypatch.setenv("NST_NO_WORKER", "1")  # queue only
     content, style, second = map(str, pair_files)
     args = ["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--pair", f"{style}:{second}", "--db", str(db)]
     assert main(args) == 0
@@ -203,13 +202,9 @@ def test_pairs_and_content_style_lists_do_not_mix(db, pair_files, capsys):
     assert "--pair PHOTO:PAINTING" in capsys.readouterr().err
 
 
-def test_a_paired_study_runs_and_reports_what_ran(db, pair_files, random_model, capsys):
-    from engine import runner
-
-    for name in ("vgg16", "resnet50"):  # the session's random models are the seed-0 ones
-        runner.MODELS.put(name, "none", 0, random_model(name))
+def test_a_paired_study_runs_and_reports_what_ran(db, pair_files, models, capsys):
     content, style, _ = map(str, pair_files)
-    assert main(["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--wait", "--db", str(db)]) == 0
+    assert main(["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--wait", "--db", str(db)], models) == 0
     capsys.readouterr()
     assert main(["report", "1", "--db", str(db)]) == 0
     report = capsys.readouterr().out

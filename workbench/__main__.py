@@ -1,4 +1,4 @@
-"""Command line: `python -m engine {run,worker,list,show,export,layers,study,studies,report,metrics} ...`.
+"""Command line: `python -m workbench {run,worker,list,show,export,layers,study,studies,report,metrics} ...`.
 
 The `run` flags are generated from `TransferConfig`'s fields, so the CLI, the dashboard
 and the stored config never disagree about options or defaults.
@@ -7,7 +7,6 @@ and the stored config never disagree about options or defaults.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -17,12 +16,19 @@ from pathlib import Path
 # Quieten TensorFlow's C++ start-up chatter before it is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from engine.backbones import BACKBONES, UnknownBackboneError, UnknownLayerError, get_backbone, layer_names  # noqa: E402
-from engine.cli_support import (  # noqa: E402
+from engine.backbones import BACKBONES, get_backbone, layer_names  # noqa: E402
+from engine.config import FIELDS, validate  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.images import load_image_file  # noqa: E402
+from engine.judges import NEUTRAL_JUDGES  # noqa: E402
+from engine.weights import is_random  # noqa: E402
+from store import metrics as store_metrics  # noqa: E402
+from store import runs as store_runs  # noqa: E402
+from store import studies as store_studies  # noqa: E402
+from store.db import resolve_db_path  # noqa: E402
+from workbench.cli import (  # noqa: E402
     ProgressBar,
     config_from_args,
-    export_run,
-    format_progress,
     format_run,
     given_fields,
     load_images,
@@ -30,27 +36,22 @@ from engine.cli_support import (  # noqa: E402
     study_image_paths,
     weights_by_backbone,
 )
-from engine.config import ConfigError, TransferConfig, validate  # noqa: E402
-from engine.images import ImageLoadError, load_image_file  # noqa: E402
-from engine.judges import NEUTRAL_JUDGES  # noqa: E402
-from engine.studies import PRESETS, get_preset, study_weights  # noqa: E402
-from engine.weights import WeightsError  # noqa: E402
-from store import metrics as store_metrics  # noqa: E402
-from store import runs as store_runs  # noqa: E402
-from store import studies as store_studies  # noqa: E402
-from store.db import StoreError, resolve_db_path  # noqa: E402
+from workbench.errors import USER_ERRORS, one_line  # noqa: E402
+from workbench.export import export_run  # noqa: E402
+from workbench.models import ModelCache  # noqa: E402
+from workbench.studies import PRESETS, get_preset, study_weights  # noqa: E402
+from workbench.text import format_eta, format_progress  # noqa: E402
 
-USER_ERRORS = (ConfigError, UnknownBackboneError, UnknownLayerError, ImageLoadError, WeightsError, StoreError)
 EXIT_USAGE = 2
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per `TransferConfig` field (`--lr` is an alias of `--learning-rate`)."""
-    for f in dataclasses.fields(TransferConfig):
-        flags = [f"--{f.name.replace('_', '-')}"]
-        if f.name == "learning_rate":
-            flags.append("--lr")
+    for f in FIELDS.values():
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata["aliases"]]
         default = f.default if f.default is not None else "backbone default"
+        limits = f.metadata["limits"]
+        within = f"; {limits.describe()}" if limits else ""
         # A yes/no field is a switch pair (--jit-compile / --no-jit-compile).
         switch = {"action": argparse.BooleanOptionalAction} if f.type in (bool, "bool") else {}
         parser.add_argument(
@@ -58,7 +59,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             dest=f.name,
             default=None,
             choices=f.metadata.get("choices"),
-            help=f"{f.metadata['help']} [default: {default}]",
+            help=f"{f.metadata['help']} [default: {default}{within}]",
             **switch,
         )
 
@@ -106,7 +107,7 @@ def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Neural style transfer workbench")
+    parser = argparse.ArgumentParser(prog="python -m workbench", description="Neural style transfer workbench")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one style transfer and record it")
     run.add_argument("--content", required=True, help="content image file")
@@ -134,20 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from engine.runner import execute_run, load_model, queue_run
+def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
+    from workbench.queue import queue_arrays
+    from workbench.runner import execute_run
 
     cfg = validate(config_from_args(args))
     content = load_image_file(args.content)
     style = load_image_file(args.style)
-    model = load_model(cfg)  # fail before any row
-    run_id = queue_run(args.db, cfg, content, style, Path(args.content).name, Path(args.style).name)
+    models.backbone(cfg.backbone, cfg.weights, cfg.seed)  # fail before any row
+    run_id = queue_arrays(args.db, cfg, (content, Path(args.content).name), (style, Path(args.style).name))
     print(
         f"run {run_id}: {cfg.backbone}, {cfg.iterations} iterations at {cfg.size} px, "
         f"{cfg.loss_convention} losses -> {resolve_db_path(args.db)}"
     )
     bar = ProgressBar(cfg.iterations)
-    outcome = execute_run(args.db, run_id, progress=bar, model=model)
+    outcome = execute_run(args.db, run_id, models, progress=bar)
     bar.close()
     if outcome.status != "finished":
         print(f"run {run_id} {outcome.status}: {outcome.error or ''}", file=sys.stderr)
@@ -161,23 +163,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from engine.runner import work_queue
+def cmd_worker(args: argparse.Namespace, models: ModelCache) -> int:
+    from workbench.runner import work_queue
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    done = work_queue(args.db, resolve_db_path(args.db), args.slots)
+    done = work_queue(args.db, resolve_db_path(args.db), models, args.slots)
     logging.info("worker done: %d run(s)", done)
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace, models: ModelCache) -> int:
     store_runs.mark_stale_runs(args.db)
     df = store_runs.list_runs(args.db, limit=args.limit)
     print("no runs yet" if df.empty else df.drop(columns=["error"]).to_string(index=False))
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(args: argparse.Namespace, models: ModelCache) -> int:
     run = store_runs.get_run(args.db, args.run_id)
     if run is None:
         raise ConfigError(f"no run {args.run_id} in {resolve_db_path(args.db)}")
@@ -185,7 +187,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace, models: ModelCache) -> int:
     run = store_runs.get_run(args.db, args.run_id)
     if run is None:
         raise ConfigError(f"no run {args.run_id} in {resolve_db_path(args.db)}")
@@ -194,7 +196,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_layers(args: argparse.Namespace) -> int:
+def cmd_layers(args: argparse.Namespace, models: ModelCache) -> int:
     bb = get_backbone(args.backbone)
     defaults = {bb.content_layer: "content default", **{s: "style default" for s in bb.style_layers}}
     for name in layer_names(bb.name):
@@ -212,8 +214,8 @@ def _study_inputs(args: argparse.Namespace) -> tuple[dict, list[int]]:
     return overrides, seeds
 
 
-def cmd_study(args: argparse.Namespace) -> int:
-    from engine.runner import MODELS, launch_study, spawn_worker
+def cmd_study(args: argparse.Namespace, models: ModelCache) -> int:
+    from workbench.queue import StudyInputs, launch_study, start_worker
 
     preset = get_preset(args.preset)
     overrides, seeds = _study_inputs(args)
@@ -221,9 +223,10 @@ def cmd_study(args: argparse.Namespace) -> int:
     photos, paintings, paired = study_image_paths(args.content, args.style, args.pair)
     contents, styles = load_images(photos), load_images(paintings)
     for backbone, w in sorted(study_weights(preset, overrides, weights)):
-        if w != "none":
-            MODELS.get(backbone, w, 0)  # fail before any row; kept for --wait and the judges
-    launch = launch_study(args.db, preset, overrides, seeds, contents, styles, weights, args.name, paired)
+        if not is_random(w):
+            models.backbone(backbone, w, 0)  # fail before any row; kept for --wait and the judges
+    req = StudyInputs(preset, overrides, seeds, contents, styles, weights, args.name, paired)
+    launch = launch_study(args.db, req)
     c = launch.counts
     print(
         f"study {launch.study_id} ({preset.name}{', resumed' if launch.resumed else ''}): {launch.cells} cells: "
@@ -231,17 +234,18 @@ def cmd_study(args: argparse.Namespace) -> int:
         f"{c['active']} already queued or running -> {resolve_db_path(args.db)}"
     )
     if args.wait:
-        return _wait_for_study(args.db, launch.study_id)
+        return _wait_for_study(args.db, launch.study_id, models)
     if c["queued"] + c["requeued"] + c["active"]:
-        proc = spawn_worker(resolve_db_path(args.db))
-        print(f"worker started (pid {proc.pid}); follow with `python -m engine studies`")
+        proc = start_worker(resolve_db_path(args.db))
+        started = f"worker started (pid {proc.pid})" if proc else "no worker started ($NST_NO_WORKER is set)"
+        print(f"{started}; follow with `python -m workbench studies`")
     return 0
 
 
-def _wait_for_study(db, study_id: int) -> int:
+def _wait_for_study(db, study_id: int, models: ModelCache) -> int:
     """Run the queue in this process, printing the study's progress after each run; if
     another worker holds the queue, follow the study until its cells are done."""
-    from engine.runner import work_queue
+    from workbench.runner import work_queue
 
     def show(_run_id: int | None = None) -> dict:
         progress = store_studies.study_progress(db, study_id)
@@ -249,7 +253,7 @@ def _wait_for_study(db, study_id: int) -> int:
         return progress
 
     show()
-    ran = work_queue(db, resolve_db_path(db), on_done=show)
+    ran = work_queue(db, resolve_db_path(db), models, on_done=show)
     progress = store_studies.study_progress(db, study_id) if ran else show()
     while progress["queued"] + progress["running"] > 0:
         time.sleep(2.0)
@@ -261,19 +265,19 @@ def _wait_for_study(db, study_id: int) -> int:
     return 0
 
 
-def cmd_studies(args: argparse.Namespace) -> int:
+def cmd_studies(args: argparse.Namespace, models: ModelCache) -> int:
     df = store_studies.list_studies(args.db)
     if df.empty:
         print("no studies yet")
         return 0
-    df["eta"] = [format_progress(0, {"eta_seconds": e}).partition(", ETA ")[2] for e in df["eta_seconds"]]
+    df["eta"] = [format_eta(e) for e in df["eta_seconds"]]
     cols = ["id", "name", "preset", "cells", "finished", "failed", "stopped", "queued", "running", "eta", "created_at"]
     print(df[cols].to_string(index=False))
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from engine.report import build_report, render_csv, report_markdown
+def cmd_report(args: argparse.Namespace, models: ModelCache) -> int:
+    from workbench.report import build_report, render_csv, report_markdown
 
     report = build_report(args.db, args.study_id)
     if report is None:
@@ -288,8 +292,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_metrics(args: argparse.Namespace) -> int:
-    from engine.runner import record_metrics
+def cmd_metrics(args: argparse.Namespace, models: ModelCache) -> int:
+    from workbench.judging import record_metrics
 
     if args.all or args.missing:
         run_ids = store_metrics.runs_for_metrics(args.db, missing_only=args.missing and not args.all)
@@ -301,7 +305,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     judges, failed = {**weights_by_backbone(args), **neutral}, 0
     for run_id in run_ids:
         try:
-            print(f"run {run_id}: {record_metrics(args.db, run_id, judges)} metrics stored")
+            print(f"run {run_id}: {record_metrics(args.db, run_id, models, judges)} metrics stored")
         except (ValueError, KeyError) as exc:
             print(f"run {run_id}: {exc}", file=sys.stderr)
             failed += 1
@@ -322,12 +326,14 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, models: ModelCache | None = None) -> int:
+    """Run one command; `models` holds the networks it builds (a fresh cache unless a
+    caller, e.g. a test, shares one)."""
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command](args, models if models is not None else ModelCache())
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ncancelled", file=sys.stderr)

@@ -1,14 +1,11 @@
-"""Helpers that only the command line uses: flag parsing, the progress bar, text views
-and export. Kept out of `__main__` so they can be tested directly."""
+"""The command line's helpers: flags to config fields, study inputs, the progress bar
+and the text view of a run. Kept out of `__main__` so they can be tested directly."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 import time
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -16,45 +13,18 @@ import numpy as np
 import pandas as pd
 
 from engine.backbones import BACKBONES
-from engine.config import ConfigError, TransferConfig
+from engine.config import FIELDS, TransferConfig, parse_field
+from engine.errors import ConfigError
 from engine.images import load_image_file
 from engine.transfer import StepEvent
-from store import images as store_images
-from store import runs as store_runs
-
-BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-def _parse_scalar(kind: type, text: str, flag: str) -> Any:
-    if kind is bool:
-        if isinstance(text, bool):  # from a --flag / --no-flag switch
-            return text
-        if str(text).strip().lower() not in BOOLEANS:
-            raise ConfigError(f"{flag} expects true or false, got {text!r}")
-        return BOOLEANS[str(text).strip().lower()]
-    try:
-        return kind(text)
-    except ValueError:
-        raise ConfigError(f"{flag} expects {'a number' if kind is not str else 'text'}, got {text!r}") from None
-
-
-def parse_field(name: str, text: str) -> Any:
-    """Convert a flag's text to its `TransferConfig` field type (tuples are comma lists)."""
-    hint = typing.get_type_hints(TransferConfig)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    kind = args[0] if args else hint  # unwrap `X | None`
-    flag = f"--{name.replace('_', '-')}"
-    if typing.get_origin(kind) is tuple:
-        item = typing.get_args(kind)[0]
-        return tuple(_parse_scalar(item, part.strip(), flag) for part in text.split(",") if part.strip())
-    return _parse_scalar(kind, text, flag)
+from workbench.text import format_duration
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The `TransferConfig` fields whose flags were given, parsed to their types."""
     return {
         f.name: parse_field(f.name, getattr(args, f.name))
-        for f in dataclasses.fields(TransferConfig)
+        for f in FIELDS.values()
         if getattr(args, f.name, None) is not None
     }
 
@@ -114,17 +84,6 @@ def weights_by_backbone(args: argparse.Namespace) -> dict[str, str]:
     return {name: value for name in BACKBONES if (value := getattr(args, f"weights_{name}", None)) is not None}
 
 
-def format_progress(study_id: int, progress: dict[str, Any]) -> str:
-    """'study 3: 4/10 cells done (1 failed, 5 queued, 1 running), ETA 2m10s'."""
-    cells = int(progress.get("cells", 0))
-    done = int(progress.get("finished", 0))
-    others = [(k, int(progress.get(k, 0) or 0)) for k in ("failed", "stopped", "queued", "running")]
-    detail = ", ".join(f"{n} {k}" for k, n in others if n)
-    eta = progress.get("eta_seconds")
-    eta_text = f", ETA {_duration(eta)}" if eta is not None and eta == eta and eta > 0 else ""
-    return f"study {study_id}: {done}/{cells} cells done" + (f" ({detail})" if detail else "") + eta_text
-
-
 class ProgressBar:
     """A one-line progress bar on stderr: step, losses, seconds per step and ETA.
     Redraws at most 10 times a second so a fast run is not slowed by the terminal."""
@@ -145,19 +104,13 @@ class ProgressBar:
         bar = "#" * filled + "-" * (self.width - filled)
         self.stream.write(
             f"\r[{bar}] {ev.step}/{self.total} total {ev.total_loss:.4g} content {ev.content_loss:.4g} "
-            f"style {ev.style_loss:.4g} {rate:.3f} s/it ETA {_duration(eta)} "
+            f"style {ev.style_loss:.4g} {rate:.3f} s/it ETA {format_duration(eta)} "
         )
         self.stream.flush()
 
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(int(seconds + 0.5), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def format_run(run: dict[str, Any], iterations: pd.DataFrame) -> str:
@@ -168,27 +121,3 @@ def format_run(run: dict[str, Any], iterations: pd.DataFrame) -> str:
         picks = iterations.iloc[:: max(1, len(iterations) // 10)]
         lines += ["", "iterations (every ~10%):", picks.to_string(index=False)]
     return "\n".join(lines)
-
-
-def _write(path: Path, data: bytes, written: list[Path]) -> None:
-    path.write_bytes(data)
-    written.append(path)
-
-
-def export_run(db: Any, run: dict[str, Any], out: Path) -> list[Path]:
-    """Write output.png, content.png, style.png, snapshots/step_NNNNNN.png,
-    iterations.csv and run.json into `out` only; returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for key in ("output_image", "content_image", "style_image"):
-        if run.get(key):
-            _write(out / f"{key.removesuffix('_image')}.png", store_images.get_png(db, run[key]), written)
-    snaps = store_runs.get_snapshots(db, run["id"])
-    if not snaps.empty:
-        (out / "snapshots").mkdir(exist_ok=True)
-    for step, image_id in snaps.itertuples(index=False):
-        _write(out / "snapshots" / f"step_{step:06d}.png", store_images.get_png(db, image_id), written)
-    csv = store_runs.get_iterations(db, run["id"]).to_csv(index=False).encode()
-    _write(out / "iterations.csv", csv, written)
-    _write(out / "run.json", json.dumps(run, indent=2, default=str).encode(), written)
-    return written

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.backbones import get_backbone
-from engine.config import ConfigError, TransferConfig, validate
+from engine.config import TransferConfig, legacy_values, validate
+from engine.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -63,25 +64,15 @@ class Cell:
     def key(self) -> str:
         """Identity for resuming: same resolved config and images -> same cell."""
         config = self.config.to_dict()
-        for name, neutral in KEY_NEUTRAL.items():
-            if config.get(name) == neutral:
+        # Fields added after studies first shipped are left out at their `legacy` value, so a
+        # study launched before they existed still finds its finished cells when re-launched.
+        for name, legacy in legacy_values().items():
+            if config.get(name) == legacy:
                 del config[name]
         text = f"{json.dumps(config, sort_keys=True)}|{self.content_image}|{self.style_image}"
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-# Config fields added after studies first shipped, at the values every earlier run had:
-# left out of a cell's key while at them, so a study launched before they existed still
-# finds its finished cells when re-launched.
-KEY_NEUTRAL = {
-    "optimizer": "adam",
-    "scales": 1,
-    "coarse_iterations": 0,
-    "steps_per_call": 1,
-    "jit_compile": False,
-    "loss_convention": "gatys",
-    "keep_best": False,
-}
 # The study's own presets pin its loss formulas, so that Tables 3-7 keep their meaning
 # whatever the workbench's default convention is (set in each variant, so a user's
 # override cannot change it unnoticed: `check_overrides` refuses it).

@@ -6,11 +6,15 @@ import io
 import pandas as pd
 import pytest
 
-from engine import runner
-from engine.__main__ import main
-from engine.config import ConfigError, TransferConfig
-from engine.studies import (
-    KEY_NEUTRAL,
+from engine.config import TransferConfig, legacy_values
+from engine.errors import ConfigError
+from store import metrics as store_metrics
+from store import runs as store_runs
+from store import studies as store_studies
+from store.db import connect
+from workbench.__main__ import main
+from workbench.judging import judge_weights
+from workbench.studies import (
     PRESETS,
     build_cells,
     get_preset,
@@ -20,10 +24,6 @@ from engine.studies import (
     study_spec,
     study_weights,
 )
-from store import metrics as store_metrics
-from store import runs as store_runs
-from store import studies as store_studies
-from store.db import connect
 
 PAIRS = image_pairs(["c1", "c2"], ["s1"])
 
@@ -62,7 +62,7 @@ def test_cell_keys_of_studies_from_before_the_speed_options_still_match():
     import json
 
     cell = build_cells(PRESETS["backbones"], {}, [0], PAIRS[:1])[0]
-    old_config = {k: v for k, v in cell.config.to_dict().items() if k not in KEY_NEUTRAL}  # what v2 hashed
+    old_config = {k: v for k, v in cell.config.to_dict().items() if k not in legacy_values()}  # what v2 hashed
     old_key = hashlib.sha256(f"{json.dumps(old_config, sort_keys=True)}|{PAIRS[0][0]}|{PAIRS[0][1]}".encode())
     assert cell.key == old_key.hexdigest()
     lbfgs = build_cells(PRESETS["optimizers"], {}, [0], PAIRS[:1])[1]
@@ -129,24 +129,22 @@ def test_same_name_and_spec_is_the_same_study():
 
 def test_judge_weights_follow_the_run_and_say_why(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no cached ImageNet files
-    assert runner.judge_weights("vgg16", "none", "resnet50", {})[0] == "none"
-    assert runner.judge_weights("vgg16", "/v.h5", "vgg16", {})[0] == "/v.h5"
-    assert runner.judge_weights("vgg16", "/v.h5", "resnet50", {"resnet50": "/r.h5"})[0] == "/r.h5"
-    weights, why = runner.judge_weights("vgg16", "/v.h5", "resnet50", {})
+    assert judge_weights("vgg16", "none", "resnet50", {})[0] == "none"
+    assert judge_weights("vgg16", "/v.h5", "vgg16", {})[0] == "/v.h5"
+    assert judge_weights("vgg16", "/v.h5", "resnet50", {"resnet50": "/r.h5"})[0] == "/r.h5"
+    weights, why = judge_weights("vgg16", "/v.h5", "resnet50", {})
     assert weights is None and "--weights-resnet50" in why
 
 
-def _study_cli(db, image_files, *extra):
+def _study_cli(db, image_files, *extra, models=None):
     content, style = image_files
     args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style)]
     args += ["--size", "32", "--iterations", "4", "--snapshot-every", "0", "--weights", "none", "--wait"]
-    return main([*args, *extra, "--db", str(db)])
+    return main([*args, *extra, "--db", str(db)], models)
 
 
-def test_study_end_to_end_resume_and_report(db, image_files, random_model, capsys):
-    for name in ("vgg16", "resnet50"):  # the session's random models are the seed-0 ones
-        runner.MODELS.put(name, "none", 0, random_model(name))
-    assert _study_cli(db, image_files) == 0
+def test_study_end_to_end_resume_and_report(db, image_files, models, capsys):
+    assert _study_cli(db, image_files, models=models) == 0
     out = capsys.readouterr().out
     assert "study 1 (backbones): 2 cells: 2 queued" in out and "study 1: 2/2 cells done" in out
     ids = list(store_studies.study_runs(db, 1)["id"])
@@ -168,11 +166,11 @@ def test_study_end_to_end_resume_and_report(db, image_files, random_model, capsy
     assert {"ssim", "edge_corr", "color_w2", "loss_ratio_final"} <= set(long["metric"])
 
     # re-launch: nothing to do; a failed cell is re-queued and run again
-    assert _study_cli(db, image_files) == 0
+    assert _study_cli(db, image_files, models=models) == 0
     assert "0 queued, 0 re-queued, 2 already finished" in capsys.readouterr().out
     with connect(db) as con:
         con.execute("UPDATE runs SET status = 'failed' WHERE id = ?", [ids[0]])  # the cheaper VGG16 cell
-    assert _study_cli(db, image_files) == 0
+    assert _study_cli(db, image_files, models=models) == 0
     assert "0 queued, 1 re-queued, 1 already finished" in capsys.readouterr().out
     assert len(store_studies.study_runs(db, 1)) == 2 and store_studies.study_progress(db, 1)["finished"] == 2
 
@@ -191,7 +189,7 @@ def test_study_end_to_end_resume_and_report(db, image_files, random_model, capsy
     assert "What ran (from the 2 finished run(s)): iterations 4, size 32 px" in report
     assert "1000 iterations" not in report and "one pair: no interval" in report
     assert main(["studies", "--db", str(db)]) == 0 and "backbones" in capsys.readouterr().out
-    assert main(["metrics", str(ids[1]), "--db", str(db)]) == 0  # recompute: same rows again
+    assert main(["metrics", str(ids[1]), "--db", str(db)], models) == 0  # recompute: same rows again
     assert len(store_metrics.get_metrics(db, [ids[1]])) == len(long) // 2
 
 

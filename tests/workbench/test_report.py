@@ -1,10 +1,10 @@
 """The Markdown report: a header that states what ran, raw-loss warnings, the cross-evaluation
 in its own table, verdicts with intervals, three significant figures."""
 
-from engine.report import RAW_LOSS_WARNING, build_report, design, format_value, report_markdown
 from store import metrics as store_metrics
 from store import studies as store_studies
 from tests.store.test_studies import _finish, _study
+from workbench.report import RAW_LOSS_WARNING, build_report, design, format_value, report_markdown
 
 
 def test_design_drops_the_presets_iteration_count():

@@ -1,0 +1,135 @@
+"""Putting work in the queue and starting the worker that empties it: the one way the
+command line and the dashboard queue a run or a study.
+
+A queued run is a `runs` row with its config and input image ids; a worker
+(`python -m workbench worker`, see `workbench.runner`) claims and executes it. Every
+config is validated before anything is written, so bad input leaves no row behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.config import TransferConfig, formulas
+from store import images as store_images
+from store import runs as store_runs
+from store import studies as store_studies
+from store.db import PROJECT_ROOT
+from workbench import studies
+from workbench.studies import StudyPreset
+
+log = logging.getLogger(__name__)
+
+NO_WORKER_ENV = "NST_NO_WORKER"  # set to 1 to queue runs without starting a worker (tests)
+
+
+def queue_runs(db: Any, configs: Sequence[TransferConfig], content_image: str, style_image: str) -> list[int]:
+    """One queued run per *validated* config on two stored input images; their ids."""
+    ids = [store_runs.create_run(db, c.to_dict(), content_image, style_image, formulas(c)) for c in configs]
+    log.info("queued runs %s", ids)
+    return ids
+
+
+def queue_arrays(db: Any, cfg: TransferConfig, content: tuple[np.ndarray, str | None], style: tuple) -> int:
+    """Store two input images (pixels, display name) and queue one run on them."""
+    content_id = store_images.put_image(db, *content)
+    style_id = store_images.put_image(db, *style)
+    return queue_runs(db, [cfg], content_id, style_id)[0]
+
+
+@dataclass(frozen=True)
+class StudyLaunch:
+    """What launching (or re-launching) a study did."""
+
+    study_id: int
+    resumed: bool
+    cells: int
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """Everything a study launch is made of; `paired`: the i-th content image with the
+    i-th style image only (explicit pairs, stored in the spec), not every combination."""
+
+    preset: StudyPreset
+    overrides: dict[str, Any]
+    seeds: list[int]
+    contents: list[tuple[np.ndarray, str | None]]
+    styles: list[tuple[np.ndarray, str | None]]
+    weights: dict[str, str] | None = None
+    name: str | None = None
+    paired: bool = False
+
+
+def launch_study(db: Any, req: StudyInputs) -> StudyLaunch:
+    """Create the study (or find it again: same name, preset, settings, seeds and images)
+    and queue its cells that have not finished. Every cell is validated first."""
+    content_blobs = [(store_images.make_blob(rgb), n) for rgb, n in req.contents]
+    style_blobs = [(store_images.make_blob(rgb), n) for rgb, n in req.styles]
+    content_ids = list(dict.fromkeys(b.id for b, _ in content_blobs))
+    style_ids = list(dict.fromkeys(b.id for b, _ in style_blobs))
+    pairs = studies.image_pairs([b.id for b, _ in content_blobs], [b.id for b, _ in style_blobs], req.paired)
+    cells = studies.build_cells(req.preset, req.overrides, req.seeds, pairs, req.weights)
+    for blob, image_name in [*content_blobs, *style_blobs]:
+        store_images.put_blob(db, blob, image_name)
+    spec = studies.study_spec(
+        req.preset, req.overrides, req.seeds, content_ids, style_ids, req.weights, pairs if req.paired else None
+    )
+    name = req.name or req.preset.name
+    study_id, resumed = store_studies.create_or_resume(
+        db, name, req.preset.name, spec, studies.spec_key(name, spec), len(cells)
+    )
+    rows = [
+        {
+            "config": c.config.to_dict(),
+            "content_image": c.content_image,
+            "style_image": c.style_image,
+            "cell": c.key,
+            "variant": c.variant,
+            "gram_convention": formulas(c.config),
+        }
+        for c in cells
+    ]
+    counts = store_studies.queue_cells(db, study_id, rows)
+    return StudyLaunch(study_id, resumed, len(cells), counts)
+
+
+def worker_disabled() -> bool:
+    """True when $NST_NO_WORKER asks launches not to start a worker."""
+    return os.environ.get(NO_WORKER_ENV, "").strip() not in ("", "0")
+
+
+def start_worker(db_path: Path) -> subprocess.Popen | None:
+    """Start `python -m workbench worker --db PATH` in its own session, its output in
+    PATH.worker.log; None when $NST_NO_WORKER is set. Starting one while another runs
+    is harmless: it exits at once when every worker slot is taken."""
+    if worker_disabled():
+        log.info("%s is set: not starting a worker", NO_WORKER_ENV)
+        return None
+    log_path = Path(f"{db_path}.worker.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench", "worker", "--db", str(db_path)],
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    # Reap it when it exits, so a long-lived parent (the dashboard) keeps no zombie whose
+    # pid would still look alive.
+    threading.Thread(target=proc.wait, name=f"reap-worker-{proc.pid}", daemon=True).start()
+    log.info("started worker pid %s for %s", proc.pid, db_path)
+    return proc

@@ -1,0 +1,216 @@
+"""Executing queued runs: claim one, run the transfer, record every step, close it.
+
+`work_queue` is the worker (`python -m workbench worker`, which the dashboard starts in
+the background and `run` and `study --wait` call in-process). After a run finishes its
+fair metrics are computed (`workbench.judging`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+
+from engine.config import TransferConfig
+from engine.errors import DivergedError, WeightsError
+from engine.transfer import StepEvent, run_transfer
+from store import images as store_images
+from store import runs as store_runs
+from store.recorder import ITERATION_COLUMNS, RunRecorder
+from workbench.judging import record_metrics
+from workbench.models import ModelCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, for the caller to report."""
+
+    run_id: int
+    status: str
+    error: str | None = None
+    total_loss: float | None = None
+    content_loss: float | None = None
+    style_loss: float | None = None
+    steps_done: int = 0
+    wall_seconds: float | None = None
+    best_loss: float | None = None
+    best_step: int | None = None
+
+
+def device_name() -> str:
+    """ "GPU:<name>" when TensorFlow sees a GPU, else "CPU"."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU:{gpus[0].name}" if gpus else "CPU"
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT or a cancel request seen at a flush; checked between steps."""
+
+    def __init__(self, recorder: RunRecorder) -> None:
+        self.recorder, self.signalled = recorder, False
+
+    def __call__(self) -> bool:
+        return self.signalled or self.recorder.cancel_requested
+
+
+@contextmanager
+def _signals_set(flag: _StopFlag) -> Iterator[None]:
+    """SIGTERM and the first Ctrl-C ask the loop to stop after the current step."""
+
+    def handler(signum, frame):
+        flag.signalled = True
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _on_step(recorder: RunRecorder, progress: Callable[[StepEvent], None] | None):
+    def on_step(ev: StepEvent) -> None:
+        recorder.add_iteration(tuple(getattr(ev, column) for column in ITERATION_COLUMNS))
+        if ev.image is not None:
+            recorder.add_snapshot(ev.step, ev.image)
+        if progress is not None:
+            progress(ev)
+
+    return on_step
+
+
+def execute_run(
+    db,
+    run_id: int,
+    models: ModelCache,
+    progress: Callable[[StepEvent], None] | None = None,
+    metrics: bool = True,
+) -> RunOutcome:
+    """Claim queued run `run_id`, run it, and record everything. Never leaves it `running`.
+
+    The backbone comes from `models` (built there on first use). A finished run then gets
+    its fair metrics (`record_metrics`) unless `metrics` is False; a failure there is
+    logged and does not change the run's status."""
+    if store_runs.claim_run(db, run_id, tf.__version__, device_name()) is None:
+        raise RuntimeError(f"run {run_id} is not queued")
+    recorder = RunRecorder(db, run_id)
+    try:
+        outcome = _execute(db, run_id, recorder, progress, models)
+    except KeyboardInterrupt:
+        _close(db, run_id, recorder, "cancelled", error="interrupted by the user")
+        raise
+    except BaseException as exc:
+        # Anything unexpected: keep what was logged, then mark the run failed.
+        message = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
+        _close(db, run_id, recorder, "failed", error=message)
+        raise
+    if metrics and outcome.status == "finished":
+        try:
+            record_metrics(db, run_id, models)
+        except Exception:
+            log.exception("fair metrics of run %s failed", run_id)
+    return outcome
+
+
+def _execute(db, run_id, recorder, progress, models: ModelCache) -> RunOutcome:
+    row = store_runs.get_run(db, run_id)
+    cfg = TransferConfig.from_dict(row["config"])
+    content = store_images.get_array(db, row["content_image"])
+    style = store_images.get_array(db, row["style_image"])
+    stop = _StopFlag(recorder)
+    try:
+        model = models.backbone(cfg.backbone, cfg.weights, cfg.seed)
+        with _signals_set(stop):
+            result = run_transfer(cfg, content, style, _on_step(recorder, progress), stop, model)
+    except (DivergedError, WeightsError) as exc:
+        _close(db, run_id, recorder, "failed", error=str(exc))
+        return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)
+    # The last snapshot is this very image: let the writer thread store it first, or two
+    # transactions of this process would insert the same image id at once.
+    recorder.flush()
+    output = store_images.put_image(db, result.image)
+    status = "cancelled" if result.cancelled else "finished"
+    losses = dict(
+        total_loss=result.total_loss,
+        content_loss=result.content_loss,
+        style_loss=result.style_loss,
+    )
+    best = dict(best_loss=result.best_loss, best_step=result.best_step)
+    _close(
+        db,
+        run_id,
+        recorder,
+        status,
+        output_image=output,
+        tv_loss=result.tv_loss,
+        wall_seconds=result.wall_seconds,
+        **best,
+        **losses,
+    )
+    return RunOutcome(run_id, status, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **best, **losses)
+
+
+def _close(db, run_id: int, recorder: RunRecorder, status: str, **fields) -> None:
+    """Flush what is buffered, then write the run's final state."""
+    try:
+        recorder.close()
+    finally:
+        store_runs.finish_run(db, run_id, status, steps_done=recorder.steps_logged, **fields)
+
+
+@contextmanager
+def worker_slot(db_path: Path, slots: int) -> Iterator[int | None]:
+    """Hold one of `slots` per-database worker lock files, or yield None if all are
+    taken: at most `slots` workers run per database on this machine."""
+    for slot in range(slots):
+        fh = open(f"{db_path}.worker{slot}.lock", "w")  # noqa: SIM115 - held while working
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            continue
+        try:
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield slot
+        finally:
+            fh.close()
+        return
+    yield None
+
+
+def work_queue(
+    db, db_path: Path, models: ModelCache, slots: int = 1, on_done: Callable[[int], None] | None = None
+) -> int:
+    """Run queued runs oldest first until none is left; returns how many ran.
+    `on_done(run_id)` is called after each (the CLI prints a study's progress with it).
+
+    Re-checks the queue after letting go of the slot, so a run queued at the moment this
+    worker is leaving is not stranded (its launcher's own worker may have found the slot
+    still taken)."""
+    done = 0
+    while True:
+        with worker_slot(db_path, slots) as slot:
+            if slot is None:
+                return done
+            store_runs.mark_stale_runs(db)
+            while (run_id := store_runs.next_queued(db)) is not None:
+                try:
+                    outcome = execute_run(db, run_id, models)
+                    log.info("run %s %s", run_id, outcome.status)
+                except Exception:
+                    log.exception("run %s failed", run_id)
+                done += 1
+                if on_done is not None:
+                    on_done(run_id)
+        if store_runs.next_queued(db) is None:
+            return done
