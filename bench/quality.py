@@ -24,6 +24,7 @@ import numpy as np
 from engine.backbones import get_backbone
 from engine.config import TransferConfig, validate
 from engine.transfer import StepEvent, run_transfer
+from engine.weights import load_backbone
 
 # Option name -> config fields over the baseline's; the first is the baseline itself.
 # `coarse_fraction`: the coarse scale's steps as a share of the baseline's. XLA changes
@@ -90,7 +91,7 @@ def time_to_quality(
     """Rows per target and option: seconds and steps to reach the target, and the
     speed-up over Adam (NaN where an option never got there)."""
     base = validate(TransferConfig(backbone=backbone, size=size, iterations=steps, weights=weights, snapshot_every=0))
-    model = get_backbone(backbone).build(weights=None if weights == "none" else weights)
+    model = load_backbone(get_backbone(backbone), weights)
     baseline = _Watch(targets={}, size=size)
     run_transfer(base, content, style, baseline.on_step, None, model)
     losses = [ev.total_loss for ev in baseline.events]

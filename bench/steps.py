@@ -25,6 +25,7 @@ from engine.backbones import get_backbone
 from engine.config import TransferConfig, validate
 from engine.optimizers import Adam
 from engine.transfer import FeatureExtractor, initial_image, make_loss_fn, pixel_bounds, prepare_images
+from engine.weights import load_backbone
 from store import runs as store_runs
 from workbench.models import ModelCache, backbone_key
 from workbench.queue import queue_arrays
@@ -79,7 +80,7 @@ def step_cost(backbone: str, size: int, steps: int, weights: str, content, style
     cfg = validate(
         TransferConfig(backbone=backbone, size=size, iterations=WARMUP + steps + 1, weights=weights, snapshot_every=10)
     )
-    model = get_backbone(backbone).build(weights=None if weights == "none" else weights)
+    model = load_backbone(get_backbone(backbone), weights)
     # Bare and engine alternate, bare first and last; each engine run is set against the
     # mean of the bare runs around it, and the ratio reported is the median over rounds,
     # so a machine that speeds up or slows down meanwhile does not bias it (single

@@ -21,8 +21,10 @@ import streamlit as st
 
 from dashboard import charts, fair
 from dashboard.common import run_label
+from engine.config import compared_fields
 from store import metrics as store_metrics
 from store import queries
+from workbench import verdicts as wording
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +32,9 @@ MAX_CURVE_RUNS = 40  # more lines than this make an unreadable chart
 MAX_OUTPUTS = 8
 MODES = ("by hand", "by grouping")
 COLOR_BY = ("run", "backbone", "loss_convention", "learning_rate", "layer_set", "optimizer", "scales")
-DIFF_COLUMNS = (
-    "backbone",
-    "content_layer",
-    "style_layers",
-    "learning_rate",
-    "iterations",
-    "size",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-    "init",
-    "seed",
-    "weights",
-    "loss_convention",
-    "feature_transform",
-    "transform_layers",
-    "transform_temperature",
-    "keep_best",
-    "optimizer",
-    "scales",
-    "coarse_iterations",
-    "steps_per_call",
-    "jit_compile",
-    "content_name",
-    "style_name",
-)
+# What "differs" between runs: every config field Compare is told to show
+# (`TransferConfig` metadata), then the input images' names.
+DIFF_COLUMNS = (*compared_fields(), "content_name", "style_name")
 SCALES_NOTE = (
     "Raw losses of different backbones or loss conventions live on different scales (their feature maps "
     "and Gram matrices differ by orders of magnitude, and each convention normalises differently), so compare "
@@ -260,7 +239,7 @@ def fair_section(db: Any, params: pd.DataFrame) -> None:
     fair.download(table, "fair_metrics", "fair metrics", "compare_dl_fair")
     ids = table["id"].tolist()
     fair.cross_eval_section(store_metrics.paired_values(db, run_ids=ids), "compare")
-    fair.verdicts_section(store_metrics.verdicts(db, run_ids=ids), "compare", set(table["weights"]))
+    fair.verdicts_section(wording.verdicts(db, run_ids=ids), "compare", set(table["weights"]))
     fair.explain()
 
 

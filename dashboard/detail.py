@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, nav
+from dashboard import charts, launch, nav
 from dashboard.common import (
     db_path,
     fmt_loss,
@@ -188,8 +188,6 @@ def notes_section(db: Any, run: dict[str, Any]) -> None:
 
 
 def _rerun(db: Any, run_id: int) -> None:
-    from dashboard import launch  # imports TensorFlow: only when asked
-
     try:
         new_id = launch.rerun(db, run_id)
     except Exception as exc:  # validation errors of an old config, missing images

@@ -1,5 +1,5 @@
 """Fair metrics on screen, shared by Compare and the study report: readable column
-labels and help from `store.metrics.METRICS`, the producer x judge cross-evaluation
+labels and help from `store.metrics.METRICS` (named by `workbench.verdicts`), the producer x judge cross-evaluation
 view, the computed verdicts, a short explanation of every metric and CSV downloads.
 
 Widget keys are `<prefix>_judged` (the cross-evaluation measure), and downloads
@@ -17,8 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from store.metrics import CROSS_EVAL, METRICS, NETWORK_FREE, NEUTRAL, OWN_LOSS, display, metric_column
-from store.metrics import metric_label as store_metric_label
+from store.metrics import CROSS_EVAL, METRICS, NETWORK_FREE, NEUTRAL, OWN_LOSS, metric_column
+from workbench.verdicts import display
+from workbench.verdicts import metric_label as words_metric_label
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ HINT = (
 
 def metric_label(column: str) -> str:
     """'judge_style_loss [vgg16]' -> 'style loss (VGG16 judge)'; 'ssim std' -> 'SSIM to the content ± std'."""
-    return store_metric_label(column, std_suffix=" ± std")
+    return words_metric_label(column, std_suffix=" ± std")
 
 
 def metric_help(column: str) -> str | None:

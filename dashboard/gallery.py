@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import nav
 from dashboard.common import fmt_loss, present, status_label, thumb
+from engine.weights import is_random
 from store import queries
 
 PAGE_SIZES = (12, 24, 48)
@@ -67,7 +68,7 @@ def card(row: Any) -> None:
         st.markdown(
             f"**#{row['id']}** · {row['backbone']} · lr {row['learning_rate']:g} · {status_label(row['status'])}"
         )
-        random = " · random weights" if row["weights"] == "none" else ""
+        random = " · random weights" if is_random(row["weights"]) else ""
         st.caption(
             f"final loss {fmt_loss(row['total_loss'])} · {row['steps_done']}/{row['iterations']} steps · "
             f"{row['size']} px{random} · {row['created_at']:%Y-%m-%d %H:%M} UTC"

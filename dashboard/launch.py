@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.backbones import BACKBONES, get_backbone
 from engine.config import FIELDS, TransferConfig, per_backbone_fields, validate
-from engine.errors import ConfigError, WeightsError
+from engine.errors import ConfigError
 from engine.images import open_image
 from engine.weights import KINDS, check_weights_path, is_random, keras_cache_path
 from store import images as store_images
@@ -38,7 +38,7 @@ class ImageInput:
 
 
 def check_weights(weights: str, backbone: str) -> str | None:
-    """Raise `ConfigError` for a local weights path that cannot work; return a warning
+    """Raise `WeightsError` for a local weights path that cannot work; return a warning
     (or None) for ImageNet weights that are not cached yet."""
     if is_random(weights):
         return None
@@ -47,10 +47,7 @@ def check_weights(weights: str, backbone: str) -> str | None:
         if cached.is_file():
             return None
         return f"ImageNet weights for {backbone} are not cached at {cached}; the worker will try to download them."
-    try:
-        check_weights_path(weights)
-    except WeightsError as exc:
-        raise ConfigError(str(exc)) from None
+    check_weights_path(weights)
     return None
 
 
@@ -58,8 +55,6 @@ def build_config(values: dict[str, Any]) -> TransferConfig:
     """A validated, resolved config from form values (keys are field names; missing or
     None values take the defaults). Raises ConfigError / UnknownLayerError."""
     names = set(FIELDS)
-    if values.get("style_layers") is not None and not values["style_layers"]:
-        raise ConfigError("choose at least one style layer")
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names and v is not None}
     cfg = validate(TransferConfig(**given))
     check_weights(cfg.weights, cfg.backbone)

@@ -1,7 +1,8 @@
 """Studies from the dashboard: turning the study form into overrides, launching and
-resuming studies through `workbench.queue.launch_study`, and reshaping a study's
-tables for charts. No Streamlit here: the form lives in `study_form`, the sections in
-`study_view` and `study_report`.
+resuming studies through `workbench.queue.launch_study`, and how each kind of study
+table is shown (`TABLE_VIEWS`: its long form for the chart, the chart, number formats).
+No Streamlit here: the form lives in `study_form`, the sections in `study_view` and
+`study_report`.
 
 A study is queued exactly as `python -m workbench study` queues it (same spec, same cell
 identities, so the CLI and the dashboard resume each other's studies), then
@@ -11,13 +12,15 @@ identities, so the CLI and the dashboard resume each other's studies), then
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dashboard import launch
+from dashboard import charts, launch
 from engine.config import TransferConfig
 from engine.errors import ConfigError
 from engine.images import open_image
@@ -208,19 +211,66 @@ def _layer_sets_long(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _first_column_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tables 3-5 (a row per iteration or learning rate, a column per variant) -> long."""
+    return _std_pairs(frame, frame.columns[0])
+
+
+def _final_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """The final-losses table (a row per variant) -> one dot per variant, its total loss."""
+    std = frame["total loss std"] if "total loss std" in frame.columns else np.nan
+    return pd.DataFrame({"x": frame["variant"], "series": frame["variant"], "mean": frame["total loss"], "std": std})
+
+
+# The y axis of a by-iteration table, by its measure (`store.studies.ITERATION_MEASURES`).
+MEASURES = {"total_loss": "total loss", "content_loss": "content loss", "style_loss": "style loss"}
+MEASURES |= {"elapsed_seconds": "cumulative seconds"}
+
+
+def _measure_title(spec: dict[str, Any]) -> str:
+    return MEASURES.get(spec.get("measure", "total_loss"), "value")
+
+
+def _final_title(spec: dict[str, Any]) -> str:
+    return "final total loss"
+
+
+@dataclass(frozen=True)
+class TableView:
+    """How the dashboard shows one kind of study table: its long form (x, series, mean,
+    std) and the chart drawn from it, the first column's number format (None: formatted
+    like the other columns) and whether the table is shown as text."""
+
+    long: Callable[[pd.DataFrame], pd.DataFrame]
+    chart: Callable[..., Any]  # (long, x title, y title, log scale) -> an Altair chart
+    x_title: str
+    y_title: Callable[[dict[str, Any]], str] = _final_title  # from the table's spec
+    first_format: str | None = None
+    as_text: bool = False  # a column mixes layer names and losses
+
+
+# One view per table kind (`store.studies.TABLE_BUILDERS` makes the tables).
+TABLE_VIEWS: dict[str, TableView] = {
+    "by_iteration": TableView(_first_column_long, charts.study_line_chart, "iteration", _measure_title, "%d"),
+    "by_learning_rate": TableView(
+        _first_column_long, partial(charts.study_line_chart, x_format="g"), "learning rate", first_format="%g"
+    ),
+    "layer_sets": TableView(_layer_sets_long, charts.study_dot_chart, "layer set", as_text=True),
+    "final": TableView(_final_long, charts.study_dot_chart, "variant"),
+}
+
+
+def table_view(kind: str) -> TableView:
+    """The view of a table kind; a ValueError naming the known kinds otherwise."""
+    try:
+        return TABLE_VIEWS[kind]
+    except KeyError:
+        raise ValueError(f"unknown table kind {kind!r}; known kinds: {', '.join(TABLE_VIEWS)}") from None
+
+
 def table_long(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """A study table in long form for its chart: x, series, mean, std (NaN when one run)."""
-    if kind in ("by_iteration", "by_learning_rate"):
-        long = _std_pairs(frame, frame.columns[0])
-    elif kind == "layer_sets":
-        long = _layer_sets_long(frame)
-    elif kind == "final":
-        std = frame["total loss std"] if "total loss std" in frame.columns else np.nan
-        long = pd.DataFrame(
-            {"x": frame["variant"], "series": frame["variant"], "mean": frame["total loss"], "std": std}
-        )
-    else:
-        raise ValueError(f"unknown table kind {kind!r}")
+    long = table_view(kind).long(frame)
     long["mean"] = pd.to_numeric(long["mean"], errors="coerce")
     long["std"] = pd.to_numeric(long["std"], errors="coerce")
     return long.dropna(subset=["mean"]).reset_index(drop=True)

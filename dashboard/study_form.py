@@ -21,7 +21,7 @@ from engine.config import FIELDS, label
 from engine.errors import ConfigError, ImageError
 from store import images as store_images
 from workbench.cli import parse_seeds
-from workbench.errors import one_line
+from workbench.errors import USER_ERRORS, one_line
 from workbench.queue import start_worker
 from workbench.studies import PRESETS, StudyPreset
 
@@ -155,7 +155,7 @@ def render(db: Any) -> None:
         request = _request(preset, raw)
         for note in study_rules.weights_warnings(preset, request.overrides, request.weights):
             feedback.warning(note)
-    except launch_form.USER_ERRORS as exc:
+    except USER_ERRORS as exc:
         feedback.error(one_line(exc), icon="🚫")
         return
     cells = study_rules.cell_count(preset, len(request.contents), len(request.styles), len(request.seeds))
@@ -167,5 +167,5 @@ def render(db: Any) -> None:
         return
     try:
         feedback.success(_launch(db, request), icon="✅")
-    except launch_form.USER_ERRORS as exc:
+    except USER_ERRORS as exc:
         feedback.error(one_line(exc), icon="🚫")

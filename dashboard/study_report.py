@@ -33,44 +33,29 @@ from workbench.report import (
     render_csv,
     report_markdown,
 )
+from workbench.verdicts import display
 
 log = logging.getLogger(__name__)
-
-# How each table kind is charted: (chart function, x title, y title).
-MEASURES = {"total_loss": "total loss", "content_loss": "content loss", "style_loss": "style loss"}
-MEASURES |= {"elapsed_seconds": "cumulative seconds"}
-
-
-def _y_title(spec: dict[str, Any]) -> str:
-    if spec["kind"] == "by_iteration":
-        return MEASURES.get(spec.get("measure", "total_loss"), "value")
-    return "final total loss"
 
 
 def table_chart(table: StudyTable, spec: dict[str, Any], log_scale: bool) -> alt.TopLevelMixin | None:
     """The chart matching a study table (None when it has no values yet)."""
+    view = study_rules.table_view(spec["kind"])
     long = study_rules.table_long(table.frame, spec["kind"])
     if long.empty:
         return None
     log_scale = log_scale and spec.get("measure") != "elapsed_seconds"
-    y_title = _y_title(spec)
-    if spec["kind"] == "by_iteration":
-        return charts.study_line_chart(long, "iteration", y_title, log_scale)
-    if spec["kind"] == "by_learning_rate":
-        return charts.study_line_chart(long, "learning rate", y_title, log_scale, x_format="g")
-    x_title = "layer set" if spec["kind"] == "layer_sets" else "variant"
-    return charts.study_dot_chart(long, x_title, y_title, log_scale)
+    return view.chart(long, view.x_title, view.y_title(spec), log_scale)
 
 
 def _column_config(frame: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     """Number formats for a numeric study table; std columns explained."""
     fmt = "%.3g"  # three significant figures, as in the Markdown report
+    first = study_rules.table_view(spec["kind"]).first_format
     config: dict[str, Any] = {}
     for i, col in enumerate(map(str, frame.columns)):
-        if i == 0 and spec["kind"] == "by_iteration":
-            config[col] = st.column_config.NumberColumn(col, format="%d")
-        elif i == 0 and spec["kind"] == "by_learning_rate":
-            config[col] = st.column_config.NumberColumn(col, format="%g")
+        if i == 0 and first:
+            config[col] = st.column_config.NumberColumn(col, format=first)
         elif col.endswith(" std"):
             config[col] = st.column_config.NumberColumn(col, format=fmt, help="sample std over image pairs x seeds")
         elif col == "runs":
@@ -81,8 +66,8 @@ def _column_config(frame: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _display(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
-    """Tables 6-7 mix layer names and losses in one column: shown as text."""
-    if spec["kind"] == "layer_sets":
+    """Tables whose columns mix text and numbers (Tables 6-7) are shown as text."""
+    if study_rules.table_view(spec["kind"]).as_text:
         return frame.map(format_value)
     return frame
 
@@ -131,7 +116,7 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
             st.altair_chart(charts.metric_bars(long), key="study_chart_fair")
         fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
     for judge, why in store_metrics.skipped_judges(db, study_id).items():
-        st.caption(f"{store_metrics.display(judge)} judge {why}")
+        st.caption(f"{display(judge)} judge {why}")
     by_variant = store_metrics.compares_variants(spec)
     fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id, by_variant=by_variant), "study")
     fair.verdicts_section(verdicts, "study", _weights(spec))

@@ -21,6 +21,7 @@ from typing import Any
 from engine.backbones import BACKBONES, Backbone, LossDefaults, check_layer, get_backbone
 from engine.catalog import CONVENTIONS, OPTIMIZERS, OptimizerInfo
 from engine.errors import ConfigError
+from engine.weights import KINDS, check_weights_path
 
 # Caps that keep a typo from tying up a machine for days (documented in README).
 MAX_ITERATIONS = 100_000
@@ -412,9 +413,12 @@ def check_choices(cfg: TransferConfig) -> None:
 def validate(config: TransferConfig) -> TransferConfig:
     """Resolve and check a config before any work; returns the resolved config.
 
-    Raises `ConfigError` (or its `UnknownBackboneError` / `UnknownLayerError`) with one
-    clear line."""
+    Raises `ConfigError` (or its `UnknownBackboneError` / `UnknownLayerError`) or
+    `WeightsError` with one clear line."""
     get_backbone(config.backbone)  # the one choice `resolve` needs first
+    _check_not_blank(config)
+    if config.weights not in KINDS:
+        check_weights_path(config.weights)  # a cheap look at the file; loading it needs Keras
     cfg = config.resolve()
     check_choices(cfg)
     check_limits(cfg)
@@ -422,6 +426,16 @@ def validate(config: TransferConfig) -> TransferConfig:
     _check_transform(cfg)
     _check_scales(cfg)
     return cfg
+
+
+def _check_not_blank(config: TransferConfig) -> None:
+    """A layer field given empty ('' or no names) is refused: it must not silently mean
+    "the backbone's default" (leave it unset for that). `transform_layers` is empty in
+    every resolved config without a feature transform, so it is not checked here."""
+    for name in ("content_layer", "style_layers", "style_layer_weights"):
+        value = getattr(config, name)
+        if value is not None and not (value.strip() if isinstance(value, str) else value):
+            raise ConfigError(f"{_words(name)} is empty: name at least one, or leave it unset for the default")
 
 
 def _check_scales(cfg: TransferConfig) -> None:

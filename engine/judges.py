@@ -5,6 +5,10 @@ A producing backbone judging outputs favours those made with its own objective (
 what it optimised), so verdicts only take judges from this registry. A judge runs only
 when its ImageNet weights file is on disk (Keras's cache, $KERAS_HOME/models, or a path
 given for it): nothing here downloads. Otherwise its rows say why it was skipped.
+
+The registry is plain data (the Keras constructor by name, as in `engine.backbones`), so
+reports and the dashboard's non-compute pages read judges' names without TensorFlow;
+Keras and TensorFlow are imported by the functions that build or run a judge.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from engine import metrics as fair
 from engine.backbones import caffe_preprocess
 from engine.errors import WeightsError
+
+if TYPE_CHECKING:
+    import keras
 
 
 def inception_preprocess(rgb: np.ndarray) -> np.ndarray:
@@ -34,16 +39,25 @@ class NeutralJudge:
     ImageNet weights live."""
 
     name: str
-    builder: Callable[..., keras.Model]
+    # Name of the `keras.applications` constructor, looked up when the judge is built.
+    builder: str
     preprocess: Callable[[np.ndarray], np.ndarray]
     content_layer: str
     style_layers: tuple[str, ...]
     keras_cache_file: str
     min_size: int = 32  # smallest input side the network accepts
+    label: str = ""  # how reports name it ("VGG19"); defaults to `name`
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     def build(self, weights: str | None) -> keras.Model:
         """The convolutional base, any input size, with `weights` (None or a file path)."""
-        return self.builder(include_top=False, weights=weights, input_shape=(None, None, 3))
+        import keras  # deferred: see `builder`
+
+        constructor = getattr(keras.applications, self.builder)
+        return constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
 
 
 NEUTRAL_JUDGES: dict[str, NeutralJudge] = {
@@ -52,22 +66,24 @@ NEUTRAL_JUDGES: dict[str, NeutralJudge] = {
         # Gatys et al.'s own network (2016): the usual ruler of style transfer papers.
         NeutralJudge(
             "vgg19",
-            keras.applications.VGG19,
+            "VGG19",
             caffe_preprocess,
             "block4_conv2",
             ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
             "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            label="VGG19",
         ),
         # A different architecture family from both producers. Only its `mixed*` blocks
         # have fixed names (the others are numbered per process), hence these layers.
         NeutralJudge(
             "inception_v3",
-            keras.applications.InceptionV3,
+            "InceptionV3",
             inception_preprocess,
             "mixed3",
             ("mixed0", "mixed1", "mixed2", "mixed4", "mixed7"),
             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
             min_size=75,
+            label="Inception v3",
         ),
     )
 }
@@ -110,12 +126,16 @@ Loader = Callable[[NeutralJudge, Path], "keras.Model"]
 
 
 def _reader(judge: NeutralJudge, model: keras.Model) -> keras.Model:
+    import keras
+
     layers = (judge.content_layer, *judge.style_layers)
     return keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
 
 
 def _features(reader: keras.Model, judge: NeutralJudge, images: list[np.ndarray]) -> list[tuple]:
     """(content features, [style features]) of same-sized images, in one batched pass."""
+    import tensorflow as tf
+
     outs = reader(tf.constant(np.stack([judge.preprocess(x) for x in images])), training=False)
     outs = [o.numpy() for o in outs]
     return [(outs[0][i], [o[i] for o in outs[1:]]) for i in range(len(images))]
@@ -125,6 +145,8 @@ def judge_images(
     judge: NeutralJudge, model: keras.Model, output: np.ndarray, content: np.ndarray, style: np.ndarray
 ) -> dict[str, float]:
     """The judge's neutral distances of one output (`content` has the output's size)."""
+    from engine import metrics as fair  # imports TensorFlow: only when a judge runs
+
     reader = _reader(judge, model)
     out_f, con_f = _features(reader, judge, [output, content])
     (sty_f,) = _features(reader, judge, [style])
@@ -141,6 +163,8 @@ def judge_rows(
     """`run_metrics` rows (metric, judge, value, detail) of one neutral judge: values, or
     NULL with the reason it was skipped. `model` (tests) is used instead of loading one;
     `load` builds it from its weights file (a worker passes one that keeps it)."""
+    from engine import metrics as fair  # imports TensorFlow: only when a judge runs
+
     smallest = min(min(x.shape[:2]) for x in images)
     path = None if model is not None else weights_file(judge, files)
     if model is None and path is None:

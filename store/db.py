@@ -21,15 +21,13 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from store.schema import migrate
+from store.schema import SCHEMA_VERSION, migrate
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_ROOT / "data" / "nst.duckdb"
 LOCK_TIMEOUT_S = 30.0
-
-_migrated: set[Path] = set()
 
 
 class StoreError(RuntimeError):
@@ -83,8 +81,7 @@ def connect(
     _check_path(path)
     con = _open(path, time.monotonic() + timeout_s)
     try:
-        if path not in _migrated:
-            _migrate(con, path)
+        _ensure_schema(con, path)
         con.begin()
         try:
             yield con
@@ -99,12 +96,19 @@ def connect(
         _close(con)
 
 
-def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Migrate the file when it is behind this code. Checked on every connection (one
+    small query, ~2 ms) rather than remembered per process: another process may have
+    replaced or migrated the file since."""
+    try:
+        if con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION:
+            return
+    except duckdb.CatalogException:  # a new file
+        pass
     try:
         migrate(con)
     except RuntimeError as exc:  # a file from a newer version of the project
         raise StoreError(f"database {path}: {exc}") from None
-    _migrated.add(path)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

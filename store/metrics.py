@@ -1,12 +1,14 @@
-"""Fair metrics in the store (`run_metrics`, long format) and what a report says about them.
+"""Fair metrics in the store (`run_metrics`, long format): storing them, reading them back
+per run or per study, and the paired statistics between producers (backbone, plus
+"+ <transform>" when a feature transform was on) that verdicts rest on.
 
-`engine.metrics` computes the values; this module stores them, reads them back per run or
-per study, and turns paired comparisons between producers (backbone, plus "+ <transform>"
-when a feature transform was on) into one computed sentence per metric and judge: who
-is better, by how much, with a 95 % interval and the number of pairs (`store.stats`).
+`engine.metrics` computes the values; this module stores them and, per metric and judge,
+compares every pair of producers: the number of pairs, the mean paired effect and its
+95 % interval (`store.stats`), and the better producer when the interval is clear.
 Verdicts only use network-free metrics and neutral judges (networks that produced neither
 output); the cross-evaluation by the producers' own losses is shown, never judged on.
-Nothing here is hard-coded about which backbone wins.
+The sentences that say all this, and the names reports give backbones and judges, are
+written in `workbench.verdicts`. Nothing here is hard-coded about which backbone wins.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from store.db import connect
+from store.queries import VARIANT_SQL
 from store.runs import utcnow
-from store.stats import Interval, paired_interval, sig3
+from store.stats import Interval, paired_interval
 from store.studies import CELL_RUNS_SQL
 
 # Metric groups: what a value rests on, and so whether a verdict may use it.
@@ -99,21 +102,6 @@ METRICS: dict[str, MetricInfo] = {
 }
 CROSS_EVAL_METRICS = tuple(m for m, i in METRICS.items() if i.group == CROSS_EVAL)
 FAIR_METRICS = tuple(m for m, i in METRICS.items() if i.group != CROSS_EVAL)
-# Report names of backbones and judges; the store does not import the engine, unknown names show as-is.
-DISPLAY = {"vgg16": "VGG16", "resnet50": "ResNet50", "vgg19": "VGG19", "inception_v3": "Inception v3"}
-# A producer is a backbone plus its feature transform, if any ('resnet50+softmax-std').
-PRODUCER_SQL = (
-    "CASE WHEN coalesce(r.feature_transform, 'none') = 'none' THEN r.backbone "
-    "ELSE r.backbone || '+' || r.feature_transform END"
-)
-
-
-def display(producer: str) -> str:
-    """'resnet50+softmax' -> 'ResNet50 + softmax'; a study variant's label as it is."""
-    name, _, extra = producer.partition("+")
-    if name not in DISPLAY:
-        return producer
-    return DISPLAY.get(name, name) + (f" + {extra}" if extra else "")
 
 
 def put_metrics(db: Any, run_id: int, rows: list[tuple[str, str, float | None, str]]) -> None:
@@ -212,7 +200,9 @@ def paired_values(
     other settings (e.g. learning rates): the units that producers are paired on. With
     `by_variant` a study's variants are the producers (two variants of one backbone, as in
     the resnet-fix preset, are then told apart)."""
-    producer = "r.study_variant" if by_variant else PRODUCER_SQL
+    # A producer is a backbone plus its feature transform, if any ('resnet50+softmax-std'):
+    # the key the study tables and Compare's grouping use too.
+    producer = "r.study_variant" if by_variant else VARIANT_SQL
     source, params = (f"({CELL_RUNS_SQL})", [study_id]) if study_id is not None else ("runs", [])
     where = "" if run_ids is None else "WHERE list_contains(?, r.id)"
     params += [] if run_ids is None else [list(run_ids)]
@@ -274,87 +264,7 @@ def compare_producers(values: pd.DataFrame, order: list[str] | None = None) -> p
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
-def _scale(x: float, info: MetricInfo) -> float:
-    """An effect back on the metric's scale: the ratio A/B, or the difference itself."""
-    return math.exp(x) if info.compare == "ratio" else x
-
-
-def _judge_words(judge: str) -> str:
-    return f" under the {display(judge)} judge" if judge else ""
-
-
-def _clear_sentence(row: Any, info: MetricInfo) -> str:
-    """'X outputs <phrase> than Y outputs: by <amount> (95 % CI lo to hi, n = k)', the
-    amount as the winner's advantage (a factor >= 1 for ratios, a positive difference)."""
-    a_wins = row.better == row.a
-    loser = row.b if a_wins else row.a
-    # Advantage > 0 means the winner is better: flip the A-B effect to the winner's side.
-    sign = (1 if info.better == "higher" else -1) * (1 if a_wins else -1)
-    lo, hi = sorted((sign * row.low, sign * row.high))
-    mean = sign * row.estimate
-    if info.compare == "ratio":
-        amount = f"a factor of {sig3(math.exp(mean))} (95 % CI {sig3(math.exp(lo))} to {sig3(math.exp(hi))}"
-    else:
-        amount = f"{sig3(mean)} (95 % CI {sig3(lo)} to {sig3(hi)}"
-    head = f"{display(row.better)} outputs {info.phrase} than {display(loser)} outputs{_judge_words(row.judge)}"
-    return f"{head}: by {amount}, n = {row.n})"
-
-
-def _effect_name(row: Any, info: MetricInfo) -> str:
-    op = "/" if info.compare == "ratio" else "−"
-    return f"{display(row.a)} {op} {display(row.b)}"
-
-
-def _sentence(row: Any) -> str:
-    """The verdict on one metric, judge and producer pair."""
-    info = METRICS[row.metric]
-    effect = _effect_name(row, info)
-    if row.n < 2:
-        value = sig3(_scale(row.estimate, info))
-        return (
-            f"{info.label}{_judge_words(row.judge)}, {display(row.a)} vs {display(row.b)}: one pair: no interval "
-            f"({effect} = {value}, n = 1)"
-        )
-    if row.clear:
-        return _clear_sentence(row, info)
-    lo, hi = sig3(_scale(row.low, info)), sig3(_scale(row.high, info))
-    return (
-        f"no clear difference in {info.label} between {display(row.a)} and {display(row.b)}"
-        f"{_judge_words(row.judge)} (n = {row.n}; 95 % CI of {effect}: {lo} to {hi})"
-    )
-
-
-def verdict_sentences(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """One sentence per (metric, judge, producer pair), in `METRICS` order, with the
-    numbers behind it (n, effect estimate and interval on the effect scale, clear)."""
-    if comparisons.empty:
-        return pd.DataFrame(columns=["metric", "judge", "a", "b", "sentence", "n", "estimate", "low", "high", "clear"])
-    order = {m: i for i, m in enumerate(METRICS)}
-    ranked = comparisons.assign(_o=comparisons["metric"].map(order)).sort_values(["_o", "judge"], kind="stable")
-    out = ranked.drop(columns=["_o", "better"]).reset_index(drop=True)
-    out.insert(4, "sentence", [_sentence(r) for r in ranked.itertuples()])
-    return out[["metric", "judge", "a", "b", "sentence", "n", "estimate", "low", "high", "clear"]]
-
-
-def verdicts(
-    db: Any, study_id: int | None = None, run_ids: list[int] | None = None, by_variant: bool = False
-) -> pd.DataFrame:
-    """The computed verdicts of a study (or of some runs): metric, judge, producers, sentence."""
-    return verdict_sentences(compare_producers(paired_values(db, study_id, run_ids, by_variant)))
-
-
 def compares_variants(spec: dict[str, Any]) -> bool:
     """Whether a study's verdicts pair its variants rather than its backbones (`compare_by`
     in the spec, set by presets whose variants share a backbone)."""
     return spec.get("compare_by") == "variant"
-
-
-def metric_label(column: str, std_suffix: str = " std") -> str:
-    """A wide-table column as words: 'judge_style_loss [vgg16]' -> 'style loss (VGG16
-    judge)'; a trailing ' std' becomes `std_suffix`."""
-    std = column.endswith(" std")
-    base = column[:-4] if std else column
-    name, _, judge = base.partition(" [")
-    label = METRICS[name].label if name in METRICS else name
-    label += f" ({display(judge.rstrip(']'))} judge)" if judge else ""
-    return label + (std_suffix if std else "")

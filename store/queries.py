@@ -28,6 +28,7 @@ LAYER_SET_SQL = "(r.content_layer || ' | ' || array_to_string(r.style_layers, ',
 IMAGE_PAIR_SQL = "(r.content_image || '+' || r.style_image)"
 # The backbone as the study tables name it: "resnet50", or "resnet50+softmax" when a
 # feature transform (SWAG) was on, so transformed runs are never averaged with plain ones.
+# Also the producer key of `store.metrics` (verdicts pair producers): written once, here.
 VARIANT_SQL = (
     "(r.backbone || CASE WHEN coalesce(r.feature_transform, 'none') = 'none' THEN '' "
     "ELSE '+' || r.feature_transform END)"
@@ -316,21 +317,19 @@ def run_params(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
 
 
 def compare_tables(db: Any, run_ids: list[int] | tuple[int, ...], every: int = 100) -> dict[str, pd.DataFrame]:
-    """The study's tables for the given runs in one transaction: "every_n"
-    (`loss_time_table`), "lr" (`lr_table`) and "layers" (`layer_table`)."""
+    """The study's tables for the given runs, in long form, in one transaction:
+
+    - "every_n" (Tables 3-4): at every `every`-th step, per backbone, the mean total loss,
+      mean loss / loss at step 1, mean cumulative seconds and run count;
+    - "lr" (Table 5): per (backbone, learning rate) the mean final total loss, mean final
+      loss / loss at step 1, and run count (runs with a final loss);
+    - "layers" (Tables 6-7): the same per (backbone, content layer, style layers)."""
     with connect(db) as con:
         return {
             "every_n": _loss_time_table(con, run_ids, every),
             "lr": _lr_table(con, run_ids),
             "layers": _layer_table(con, run_ids),
         }
-
-
-def loss_time_table(db: Any, run_ids: list[int] | tuple[int, ...], every: int = 100) -> pd.DataFrame:
-    """The study's Tables 3-4 in long form: at every `every`-th step, per backbone, the
-    mean total loss, mean loss / loss at step 1, mean cumulative seconds and run count."""
-    with connect(db) as con:
-        return _loss_time_table(con, run_ids, every)
 
 
 def _loss_time_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...], every: int) -> pd.DataFrame:
@@ -345,13 +344,6 @@ def _loss_time_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[
     ).df()
 
 
-def lr_table(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
-    """The study's Table 5 in long form: per (backbone, learning rate) the mean final
-    total loss, mean final loss / loss at step 1, and run count (runs with a final loss)."""
-    with connect(db) as con:
-        return _lr_table(con, run_ids)
-
-
 def _lr_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
     return con.execute(
         f"WITH first AS ({_FIRST_LOSS_SQL}) "
@@ -362,13 +354,6 @@ def _lr_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ..
         "GROUP BY ALL ORDER BY backbone, r.learning_rate",
         [_ids(run_ids), _ids(run_ids)],
     ).df()
-
-
-def layer_table(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
-    """The study's Tables 6-7 in long form: per (backbone, content layer, style layers)
-    the mean final total loss, mean final loss / loss at step 1, and run count."""
-    with connect(db) as con:
-        return _layer_table(con, run_ids)
 
 
 def _layer_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:

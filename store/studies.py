@@ -11,6 +11,7 @@ shape. Values are bound with `?`; the only SQL built from pieces uses fixed name
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,8 +167,11 @@ def _runs_note(long: pd.DataFrame) -> str:
     return f"mean over {count} run(s) per value (image pairs x seeds){spread}"
 
 
-def by_iteration(con: duckdb.DuckDBPyConnection, study_id: int, table: dict[str, Any]) -> StudyTable:
-    """Tables 3/4: a row per reported iteration, a column per variant."""
+def by_iteration(
+    con: duckdb.DuckDBPyConnection, study_id: int, table: dict[str, Any], spec: dict[str, Any]
+) -> StudyTable:
+    """Tables 3/4: a row per reported iteration, a column per variant (`spec` unused:
+    the table names its variants)."""
     measure = table.get("measure", "total_loss")
     if measure not in ITERATION_MEASURES:
         raise ValueError(f"unknown measure {measure!r}")
@@ -184,8 +188,11 @@ def by_iteration(con: duckdb.DuckDBPyConnection, study_id: int, table: dict[str,
     return StudyTable(table["id"], table["title"], frame, _runs_note(long))
 
 
-def by_learning_rate(con: duckdb.DuckDBPyConnection, study_id: int, table: dict[str, Any]) -> StudyTable:
-    """Table 5: a row per learning rate, a column per backbone, final total loss."""
+def by_learning_rate(
+    con: duckdb.DuckDBPyConnection, study_id: int, table: dict[str, Any], spec: dict[str, Any]
+) -> StudyTable:
+    """Table 5: a row per learning rate, a column per backbone, final total loss (`spec`
+    unused: the table names its backbones)."""
     long = con.execute(
         f"""SELECT backbone AS key, learning_rate AS row, avg(total_loss) AS mean,
                 stddev_samp(total_loss) AS std, count(*) AS n
@@ -254,24 +261,34 @@ def final_table(
     return StudyTable(table["id"], table["title"], frame, note)
 
 
+# A builder makes one table of a study from its runs: (connection, study id, the table's
+# entry in the spec, the whole spec) -> the table in the study's shape.
+TableBuilder = Callable[[duckdb.DuckDBPyConnection, int, dict[str, Any], dict[str, Any]], StudyTable]
+# One builder per table kind (the spec's `kind`); a new kind is one entry here (and one
+# view in `dashboard.studies.TABLE_VIEWS`, one rule in `workbench.report.RAW_LOSS_KINDS`).
+TABLE_BUILDERS: dict[str, TableBuilder] = {
+    "by_iteration": by_iteration,
+    "by_learning_rate": by_learning_rate,
+    "layer_sets": layer_sets,
+    "final": final_table,
+}
+
+
+def table_builder(kind: str) -> TableBuilder:
+    """The builder of a table kind; a ValueError naming the known kinds otherwise."""
+    try:
+        return TABLE_BUILDERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown table kind {kind!r}; known kinds: {', '.join(TABLE_BUILDERS)}") from None
+
+
 def study_tables(db: Any, study_id: int) -> list[StudyTable]:
     """The study's tables (its preset's, in order), rebuilt from the store."""
     study = get_study(db, study_id)
     if study is None:
         raise KeyError(f"no study {study_id}")
     spec = study["spec"]
-    out = []
+    # Every kind is checked before any SQL runs: a bad spec fails whole, not half-built.
+    builders = [table_builder(table["kind"]) for table in spec["tables"]]
     with connect(db) as con:
-        for table in spec["tables"]:
-            kind = table["kind"]
-            if kind == "by_iteration":
-                out.append(by_iteration(con, study_id, table))
-            elif kind == "by_learning_rate":
-                out.append(by_learning_rate(con, study_id, table))
-            elif kind == "layer_sets":
-                out.append(layer_sets(con, study_id, table, spec))
-            elif kind == "final":
-                out.append(final_table(con, study_id, table, spec))
-            else:
-                raise ValueError(f"unknown table kind {kind!r}")
-    return out
+        return [build(con, study_id, table, spec) for build, table in zip(builders, spec["tables"], strict=True)]

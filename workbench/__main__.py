@@ -136,12 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
+    # Cheapest checks first: the images and the numbers need no network; the layer names
+    # do (their graph is built to check them), so a typo in a path fails at once, before
+    # TensorFlow is loaded.
+    content = load_image_file(args.content)
+    style = load_image_file(args.style)
+    cfg = validate(config_from_args(args))
     from workbench.queue import queue_arrays
     from workbench.runner import execute_run
 
-    cfg = validate(config_from_args(args))
-    content = load_image_file(args.content)
-    style = load_image_file(args.style)
     models.backbone(cfg.backbone, cfg.weights, cfg.seed)  # fail before any row
     run_id = queue_arrays(args.db, cfg, (content, Path(args.content).name), (style, Path(args.style).name))
     print(

@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +16,10 @@ from engine.backbones import BACKBONES
 from engine.config import FIELDS, TransferConfig, parse_field
 from engine.errors import ConfigError
 from engine.images import load_image_file
-from engine.transfer import StepEvent
 from workbench.text import format_duration
+
+if TYPE_CHECKING:  # the CLI checks its input before it loads TensorFlow
+    from engine.transfer import StepEvent
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-
-import keras
+from typing import TYPE_CHECKING
 
 from engine.backbones import get_backbone
 from engine.errors import WeightsError
 from engine.weights import is_random, load_backbone
+
+if TYPE_CHECKING:  # Keras is loaded by the first build: a command refused on bad input never loads it
+    import keras
 
 
 class ModelCache:
@@ -53,6 +55,8 @@ class ModelCache:
         only then)."""
 
         def build() -> keras.Model:
+            import keras
+
             keras.utils.set_random_seed(seed)
             return load_backbone(get_backbone(name), weights)
 

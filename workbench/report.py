@@ -1,14 +1,15 @@
 """Text rendering of a study report for the command line: Markdown or CSV.
 
-The tables come from `store.studies` / `store.metrics` already in the study's shape;
-this module assembles them (`build_report`, shared with the dashboard) and only formats
-them ("mean ± std" in Markdown, to three significant figures; separate std columns and
-full precision in CSV).
+The tables come from `store.studies` / `store.metrics` already in the study's shape and
+the verdicts in words from `workbench.verdicts`; this module assembles them
+(`build_report`, shared with the dashboard) and only formats them ("mean ± std" in
+Markdown, to three significant figures; separate std columns and full precision in CSV).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,10 @@ import pandas as pd
 from store import metrics as store_metrics
 from store import provenance
 from store import studies as store_studies
-from store.metrics import display, metric_label
 from store.stats import sig3
 from store.studies import StudyTable
+from workbench import verdicts as wording
+from workbench.verdicts import display, metric_label
 
 RAW_LOSS_WARNING = (
     "Raw losses are on each backbone's own feature scale and loss convention: not comparable across backbones."
@@ -71,7 +73,7 @@ def build_report(db: Any, study_id: int) -> StudyReport | None:
         study,
         store_studies.study_progress(db, study_id),
         tables,
-        store_metrics.verdicts(db, study_id=study_id, by_variant=store_metrics.compares_variants(study["spec"])),
+        wording.verdicts(db, study_id=study_id, by_variant=store_metrics.compares_variants(study["spec"])),
         provenance.ran_line(provenance.study_configs(db, study_id)),
     )
 
@@ -87,11 +89,26 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _always(spec: dict[str, Any]) -> bool:
+    return True
+
+
+# Measures of a by-iteration table that are not losses (`store.studies.ITERATION_MEASURES`).
+NOT_LOSS_MEASURES = frozenset({"elapsed_seconds"})
+# Per table kind (`store.studies.TABLE_BUILDERS`): whether a table of that kind shows raw
+# losses. Other tables (fair metrics, cross-evaluation) do not.
+RAW_LOSS_KINDS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "by_iteration": lambda spec: spec.get("measure", "total_loss") not in NOT_LOSS_MEASURES,
+    "by_learning_rate": _always,
+    "layer_sets": _always,
+    "final": _always,
+}
+
+
 def is_raw_loss_table(spec: dict[str, Any]) -> bool:
     """True for the tables of raw losses (Tables 3, 5-7, final losses), not seconds."""
-    if spec.get("kind") == "by_iteration":
-        return spec.get("measure", "total_loss") != "elapsed_seconds"
-    return spec.get("kind") in ("by_learning_rate", "layer_sets", "final")
+    rule = RAW_LOSS_KINDS.get(spec.get("kind", ""))
+    return rule is not None and rule(spec)
 
 
 def design(description: str) -> str:

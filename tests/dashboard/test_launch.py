@@ -6,7 +6,7 @@ import pytest
 
 from dashboard import launch
 from engine.backbones import BACKBONES
-from engine.errors import ConfigError, ImageError, UnknownLayerError
+from engine.errors import ConfigError, ImageError, UnknownLayerError, UserError, WeightsError
 from store import images as store_images
 
 TINY = {"size": 32, "iterations": 3, "snapshot_every": 0, "weights": "none"}
@@ -23,13 +23,15 @@ def test_build_config_resolves_backbone_defaults():
     "values, error, message",
     [
         ({"learning_rate": 0.0}, ConfigError, "learning rate"),
-        ({"style_layers": ()}, ConfigError, "at least one style layer"),
+        ({"style_layers": ()}, ConfigError, "style layers is empty: name at least one"),
         ({"content_layer": "block5_conv9"}, UnknownLayerError, "did you mean"),
-        ({"weights": "/nowhere/w.h5"}, ConfigError, "does not exist"),
-        ({"weights": " "}, ConfigError, "path of a .h5"),
+        ({"weights": "/nowhere/w.h5"}, WeightsError, "does not exist"),
+        ({"weights": " "}, WeightsError, "path of a .h5"),
     ],
 )
 def test_build_config_errors_are_one_line(values, error, message):
+    with pytest.raises(UserError, match=message) as info:  # the errors the form shows
+        launch.build_config({"backbone": "vgg16", **TINY, **values})
     with pytest.raises(error, match=message) as info:
         launch.build_config({"backbone": "vgg16", **TINY, **values})
     assert "\n" not in str(info.value)

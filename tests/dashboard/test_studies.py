@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import studies as study_rules
-from engine.errors import ConfigError
+from engine.errors import ConfigError, WeightsError
 from store import runs as store_runs
 from store import studies as store_studies
 from tests.dashboard.conftest import assert_clean, page
@@ -138,7 +138,7 @@ def test_overrides_keep_only_what_differs_from_the_preset():
     assert study_rules.build_overrides(preset, values) == {"size": 32}
     assert study_rules.study_weights(preset, "none", {}) == ({"weights": "none"}, {})
     assert study_rules.study_weights(preset, "imagenet", {}) == ({}, {})
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(WeightsError, match="does not exist"):
         study_rules.study_weights(preset, "local file", {"vgg16": "/no/v.h5", "resnet50": "/no/r.h5"})
     assert study_rules.cell_count(get_preset("lr-sweep"), 1, 2, 3) == 60
 
@@ -163,6 +163,11 @@ def test_resume_request_refuses_a_changed_study(finished_study):
             {("A", 1, 3.0, 0.5), ("A", 2, 2.0, 0.1), ("B", 1, 9.0, None)},
         ),
         (
+            pd.DataFrame({"learning rate": [1.0, 10.0], "VGG16": [4.0, 3.0]}),
+            "by_learning_rate",
+            {("VGG16", 1.0, 4.0, None), ("VGG16", 10.0, 3.0, None)},
+        ),
+        (
             pd.DataFrame({"Layer Type": ["Content Layer", "Style Layer 1", "Total Loss"], "1": ["c", "s", 2.5]}),
             "layer_sets",
             {("set 1", "set 1: c", 2.5, None)},
@@ -178,6 +183,16 @@ def test_table_long_reshapes_every_kind(frame, kind, expected):
     long = study_rules.table_long(frame, kind)
     rows = {(r.series, r.x, r.mean, None if math.isnan(r.std) else r.std) for r in long.itertuples()}
     assert rows == expected
+
+
+def test_every_table_kind_has_one_view_and_an_unknown_kind_is_refused():
+    assert set(study_rules.TABLE_VIEWS) == set(store_studies.TABLE_BUILDERS)
+    assert study_rules.table_view("by_learning_rate").first_format == "%g"
+    assert study_rules.table_view("layer_sets").as_text and not study_rules.table_view("final").as_text
+    assert study_rules.table_view("by_iteration").y_title({"measure": "elapsed_seconds"}) == "cumulative seconds"
+    assert study_rules.table_view("final").y_title({}) == "final total loss"
+    with pytest.raises(ValueError, match="unknown table kind 'pie'"):
+        study_rules.table_long(pd.DataFrame({"x": [1]}), "pie")
 
 
 def test_launch_form_feature_transform_toggle_queues_softmax(db, image_files):

@@ -1,6 +1,10 @@
 """Neutral judges: skipped (never downloaded) without weights, computed with a model given."""
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import pytest
@@ -66,3 +70,19 @@ def test_weights_file_prefers_a_given_path_then_the_keras_cache(tmp_path, monkey
     cached.write_bytes(b"")
     assert judges.weights_file(judge) == cached
     assert judges.weights_file(judge, {"vgg19": "/x/v.h5"}).as_posix() == "/x/v.h5"
+
+
+def test_the_registry_is_plain_data_with_report_names():
+    assert {n: j.label for n, j in judges.NEUTRAL_JUDGES.items()} == {"vgg19": "VGG19", "inception_v3": "Inception v3"}
+    assert all(hasattr(keras.applications, j.builder) for j in judges.NEUTRAL_JUDGES.values())
+    unnamed = judges.NeutralJudge("x", "VGG19", judges.inception_preprocess, "a", ("b",), "x.h5")
+    assert unnamed.label == "x"
+
+
+def test_the_registry_imports_without_tensorflow():
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys; from engine.judges import NEUTRAL_JUDGES; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})

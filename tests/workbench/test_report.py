@@ -4,7 +4,15 @@ in its own table, verdicts with intervals, three significant figures."""
 from store import metrics as store_metrics
 from store import studies as store_studies
 from tests.store.test_studies import _finish, _study
-from workbench.report import RAW_LOSS_WARNING, build_report, design, format_value, report_markdown
+from workbench.report import (
+    RAW_LOSS_KINDS,
+    RAW_LOSS_WARNING,
+    build_report,
+    design,
+    format_value,
+    is_raw_loss_table,
+    report_markdown,
+)
 
 
 def test_design_drops_the_presets_iteration_count():
@@ -13,6 +21,15 @@ def test_design_drops_the_presets_iteration_count():
     assert design("learning rates 1, 10, 15, 20, 30 for each backbone: Table 5") == (
         "learning rates 1, 10, 15, 20, 30 for each backbone: Table 5"
     )
+
+
+def test_raw_losses_are_decided_per_table_kind():
+    assert set(RAW_LOSS_KINDS) == set(store_studies.TABLE_BUILDERS)
+    assert is_raw_loss_table({"kind": "by_iteration"})
+    assert is_raw_loss_table({"kind": "by_iteration", "measure": "style_loss"})
+    assert not is_raw_loss_table({"kind": "by_iteration", "measure": "elapsed_seconds"})
+    assert all(is_raw_loss_table({"kind": k}) for k in ("by_learning_rate", "layer_sets", "final"))
+    assert not is_raw_loss_table({}) and not is_raw_loss_table({"kind": "pie"})
 
 
 def test_format_value_uses_three_significant_figures():

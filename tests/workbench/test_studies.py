@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from engine.config import TransferConfig, legacy_values
-from engine.errors import ConfigError
+from engine.errors import ConfigError, WeightsError
 from store import metrics as store_metrics
 from store import runs as store_runs
 from store import studies as store_studies
@@ -94,16 +94,20 @@ def test_presets_mirror_the_study():
     assert fix[3].config.transform_layers == ("conv4_block6_out", "conv5_block3_out")
 
 
-def test_overrides_and_per_backbone_weights():
+def test_overrides_and_per_backbone_weights(tmp_path):
     with pytest.raises(ConfigError, match="--learning-rate"):
         build_cells(PRESETS["lr-sweep"], {"learning_rate": 3.0}, [0], PAIRS)
-    weights = {"resnet50": "/w/resnet.h5"}
+    resnet = tmp_path / "resnet.h5"
+    resnet.touch()  # validation looks at the file, it does not load it
+    weights = {"resnet50": str(resnet)}
     cells = build_cells(PRESETS["backbones"], {"weights": "none", "size": 32}, [0], PAIRS[:1], weights)
-    assert [(c.config.weights, c.config.size) for c in cells] == [("none", 32), ("/w/resnet.h5", 32)]
+    assert [(c.config.weights, c.config.size) for c in cells] == [("none", 32), (str(resnet), 32)]
     assert study_weights(PRESETS["backbones"], {"weights": "none"}, weights) == {
         ("vgg16", "none"),
-        ("resnet50", "/w/resnet.h5"),
+        ("resnet50", str(resnet)),
     }
+    with pytest.raises(WeightsError, match="does not exist"):
+        build_cells(PRESETS["backbones"], {"size": 32}, [0], PAIRS[:1], {"resnet50": "/w/gone.h5"})
 
 
 def test_explicit_pairs_are_zipped_not_crossed_and_stored_only_when_given():

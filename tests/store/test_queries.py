@@ -182,7 +182,7 @@ def test_curves_are_downsampled_in_sql_and_normalised(db):
 def test_loss_time_table_has_a_row_every_n_iterations_per_backbone(db):
     vgg = make_run(db, "vgg16", steps=300, start_loss=300.0)
     resnet = make_run(db, "resnet50", steps=250, start_loss=1000.0)
-    long = queries.loss_time_table(db, [vgg, resnet], every=100)
+    long = queries.compare_tables(db, [vgg, resnet], every=100)["every_n"]
     table = long.pivot(index="iteration", columns="backbone", values="total_loss")
     assert list(table.index) == [100, 200, 300] and list(table.columns) == ["resnet50", "vgg16"]
     assert table.loc[100, "vgg16"] == pytest.approx(3.0) and np.isnan(table.loc[300, "resnet50"])
@@ -197,14 +197,15 @@ def test_lr_and_layer_tables(db):
     ids.append(make_run(db, "resnet50", lr=5.0))
     ids.append(make_run(db, "vgg16", lr=5.0, style_layers=["block1_conv1"]))
     ids.append(make_run(db, "vgg16", lr=9.0, status="running"))  # no final loss: left out
-    lr = queries.lr_table(db, ids)
+    tables = queries.compare_tables(db, ids)
+    lr = tables["lr"]
     assert lr[["backbone", "learning_rate", "runs"]].values.tolist() == [
         ["resnet50", 5.0, 1],
         ["vgg16", 1.0, 2],
         ["vgg16", 5.0, 2],
     ]
     assert lr["final_norm"].tolist() == pytest.approx([0.1, 0.1, 0.1])
-    layers = queries.layer_table(db, ids)
+    layers = tables["layers"]
     vgg = layers[layers["backbone"] == "vgg16"]
     assert sorted(vgg["style_layers"]) == ["block1_conv1", "block1_conv1, block2_conv1"]
     assert vgg["runs"].sum() == 4
