@@ -12,11 +12,12 @@ import contextlib
 import logging
 import os
 import random
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from store.schema import SCHEMA_VERSION, migrate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_ROOT / "data" / "nst.duckdb"
@@ -32,6 +34,40 @@ LOCK_TIMEOUT_S = 30.0
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message says why in one line."""
+
+
+class StoreLockedError(StoreError):
+    """Another process kept the file open past the wait; `holder_pid` is its PID when
+    DuckDB named it. Writers of results in memory wait these out (`retry_while_locked`)."""
+
+    def __init__(self, path: Path, holder_pid: int | None) -> None:
+        held = f" (held by PID {holder_pid})" if holder_pid else ""
+        super().__init__(f"database {path} stayed locked by another process{held} for too long")
+        self.holder_pid = holder_pid
+
+
+def _holder_pid(message: str) -> int | None:
+    """The PID in DuckDB's "Conflicting lock is held in ... (PID 1234)", if any."""
+    found = re.search(r"\(PID (\d+)\)", message)
+    return int(found.group(1)) if found else None
+
+
+def waiting_message(exc: StoreLockedError) -> str:
+    """What a progress line says while a result waits for the file."""
+    held = f" (held by PID {exc.holder_pid})" if exc.holder_pid else ""
+    return f"waiting for the database{held}; nothing is lost, retrying"
+
+
+def retry_while_locked(write: Callable[[], T], on_wait: Callable[[str], None], pause_s: float = 1.0) -> T:
+    """`write()`, tried again for as long as another process holds the file: for results
+    that exist only in memory (a finished run's image and losses), which a lock must
+    never lose. Any other error is raised."""
+    while True:
+        try:
+            return write()
+        except StoreLockedError as exc:
+            on_wait(waiting_message(exc))
+            time.sleep(pause_s)
 
 
 def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -55,7 +91,7 @@ def _open(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
             if not _is_lock_error(exc):
                 raise StoreError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
             if time.monotonic() > deadline:
-                raise StoreError(f"database {path} stayed locked by another process for too long") from None
+                raise StoreLockedError(path, _holder_pid(str(exc))) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.2)
         except duckdb.Error as exc:
@@ -72,14 +108,12 @@ def _check_path(path: Path) -> None:
 
 
 @contextmanager
-def connect(
-    db: str | os.PathLike | None = None, timeout_s: float = LOCK_TIMEOUT_S
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(db: str | os.PathLike | None = None, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """One short transaction on the database: committed on success, rolled back on
     error, and the file closed either way. The schema is migrated on first use."""
     path = resolve_db_path(db)
     _check_path(path)
-    con = _open(path, time.monotonic() + timeout_s)
+    con = _open(path, time.monotonic() + (LOCK_TIMEOUT_S if timeout_s is None else timeout_s))
     try:
         _ensure_schema(con, path)
         con.begin()

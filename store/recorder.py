@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from store.db import connect
+from store.db import StoreLockedError, connect, waiting_message
 from store.images import insert_blobs, make_blob
 from store.runs import utcnow
 
@@ -30,9 +31,12 @@ ITERATION_COLUMNS = (
     "elapsed_seconds",
     "size",
 )
-# Background writes that may fail in a row (e.g. the file stays locked) before the run
-# gives up; failed batches are kept and retried with the next one, so nothing is lost.
+# Background writes that may fail in a row before the run gives up (a full disk, a broken
+# file); failed batches are kept and retried with the next one, so nothing is lost. A
+# file locked by another process is not a failure: the rows wait in memory, however long.
 MAX_FAILED_WRITES = 3
+# Seconds between tries of a final flush while another process holds the file.
+LOCK_RETRY_S = 1.0
 
 
 class RunRecorder:
@@ -44,8 +48,18 @@ class RunRecorder:
     costs tens of milliseconds, which is why this happens beside the loop, not in it.
     """
 
-    def __init__(self, db: Any, run_id: int, every_steps: int = 50, every_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        db: Any,
+        run_id: int,
+        every_steps: int = 50,
+        every_s: float = 2.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_wait(message)` is told when a write finds the file held by another
+        process (the command line shows it on the progress line)."""
         self.db, self.run_id = db, run_id
+        self.on_wait = on_wait or (lambda message: log.warning("run %s: %s", run_id, message))
         self.every_steps, self.every_s = every_steps, every_s
         self._rows: list[tuple] = []
         self._snapshots: list[tuple[int, np.ndarray]] = []
@@ -69,9 +83,16 @@ class RunRecorder:
         self._handoff()
 
     def flush(self) -> None:
-        """Write everything buffered and wait for it; raises if the store cannot take it."""
-        self._handoff()
-        self._collect(wait=True)
+        """Write everything buffered and wait for it, however long another process holds
+        the file; raises if the store cannot take it for another reason."""
+        while True:
+            self._handoff()
+            try:
+                self._collect(wait=True)
+                return
+            except StoreLockedError as exc:
+                self.on_wait(waiting_message(exc))
+                time.sleep(LOCK_RETRY_S)
 
     def close(self) -> None:
         """Flush and stop the writer thread; later calls do nothing."""
@@ -99,6 +120,11 @@ class RunRecorder:
                 self._failures = 0
                 continue
             self._rows[:0], self._snapshots[:0] = rows, snaps  # retried with the next batch
+            if isinstance(error, StoreLockedError):
+                if wait:
+                    raise error
+                self.on_wait(waiting_message(error))
+                continue
             self._failures += 1
             log.warning("run %s: store write failed (%s); will retry", self.run_id, error)
             if wait or self._failures >= MAX_FAILED_WRITES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from store.db import connect, first_row
+from store.images import ImageBlob, insert_blobs
 
 # The columns of `runs` that hold a run's state rather than its settings. Every other
 # column holds one field of the application's run config (`engine.config.TransferConfig`,
@@ -50,9 +52,14 @@ def create_run(
     style_image: str,
     gram_convention: str,
     status: str = "queued",
+    images: Sequence[tuple[ImageBlob, str | None]] = (),
 ) -> int:
-    """Insert a run row from a *resolved* config dict; returns the new run id."""
+    """Insert a run row from a *resolved* config dict; returns the new run id. `images`
+    (encoded, with display names) are stored in the same transaction, so a run that
+    cannot be inserted leaves no image behind."""
     with connect(db) as con:
+        for blob, name in images:
+            insert_blobs(con, [blob], name)
         return insert_run(con, config, content_image, style_image, gram_convention, status)
 
 
@@ -113,13 +120,16 @@ def claim_run(db: Any, run_id: int | None, tf_version: str, device: str) -> int 
     return None if row is None else row[0]
 
 
-def finish_run(db: Any, run_id: int, status: str, **fields: Any) -> None:
-    """Close a run: `status` plus any of output_image, error, steps_done, wall_seconds,
-    total_loss, content_loss, style_loss, tv_loss, best_loss, best_step."""
+def finish_run(db: Any, run_id: int, status: str, output: ImageBlob | None = None, **fields: Any) -> None:
+    """Close a run: `status` plus any of error, steps_done, wall_seconds, total_loss,
+    content_loss, style_loss, tv_loss, best_loss, best_step, output_image (an image id
+    already stored). `output` (the encoded output image) is stored in the same
+    transaction, so a process killed in between leaves neither an orphan image nor a
+    finished run without its image."""
     allowed = {
+        "output_image",
         "best_loss",
         "best_step",
-        "output_image",
         "error",
         "steps_done",
         "wall_seconds",
@@ -131,8 +141,12 @@ def finish_run(db: Any, run_id: int, status: str, **fields: Any) -> None:
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown run fields: {sorted(unknown)}")
+    if output is not None:
+        fields["output_image"] = output.id
     sets = ", ".join(f"{k} = ?" for k in fields)  # names from the fixed set above
     with connect(db) as con:
+        if output is not None:
+            insert_blobs(con, [output])
         con.execute(
             f"UPDATE runs SET status = ?, finished_at = ?, heartbeat_at = ?{', ' if sets else ''}{sets} WHERE id = ?",
             [status, utcnow(), utcnow(), *fields.values(), run_id],

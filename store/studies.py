@@ -11,7 +11,7 @@ shape. Values are bound with `?`; the only SQL built from pieces uses fixed name
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from store.db import connect, fetch_row
+from store.images import ImageBlob, insert_blobs
 from store.runs import insert_run, utcnow
 
 # The latest finished run of every cell of study ? (one row per cell).
@@ -46,48 +47,65 @@ class StudyTable:
     note: str = ""
 
 
-def create_or_resume(db: Any, name: str, preset: str, spec: dict[str, Any], key: str, cells: int) -> tuple[int, bool]:
-    """The study with this `key` (re-launched: returns (id, True)) or a new one (id, False)."""
-    now = utcnow()
+@dataclass(frozen=True)
+class StudyRows:
+    """What a study launch writes: its identity and the cells it may queue. Each cell is
+    a dict with `config` (resolved config dict), `content_image`, `style_image`, `cell`
+    (its identity), `variant` and `gram_convention` (its loss formulas: cells of one
+    study may differ in convention)."""
+
+    name: str
+    preset: str
+    spec: dict[str, Any]
+    key: str
+    cells: list[dict[str, Any]]
+
+
+def launch(db: Any, rows: StudyRows, images: Sequence[tuple[ImageBlob, str | None]]) -> tuple[int, bool, dict]:
+    """Create the study (or find it by its key: a re-launch), store its input images and
+    queue its cells that have no finished, queued or running run yet, in ONE transaction:
+    a launch that fails leaves neither a study row nor an orphan image. Returns
+    (study id, resumed, counts); counts: `queued` (new), `requeued` (latest run failed,
+    cancelled or interrupted), `finished` and `active` (left alone)."""
     with connect(db) as con:
-        row = con.execute("SELECT id FROM studies WHERE spec_key = ?", [key]).fetchone()
-        if row is not None:
-            con.execute("UPDATE studies SET launched_at = ? WHERE id = ?", [now, row[0]])
-            return row[0], True
-        new = con.execute(
-            "INSERT INTO studies (name, preset, spec, spec_key, cells, created_at, launched_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [name, preset, json.dumps(spec, sort_keys=True), key, cells, now, now],
-        ).fetchone()
+        for blob, name in images:
+            insert_blobs(con, [blob], name)
+        study_id, resumed = _create_or_resume(con, rows)
+        return study_id, resumed, _queue_cells(con, study_id, rows.cells)
+
+
+def _create_or_resume(con: duckdb.DuckDBPyConnection, rows: StudyRows) -> tuple[int, bool]:
+    now = utcnow()
+    row = con.execute("SELECT id FROM studies WHERE spec_key = ?", [rows.key]).fetchone()
+    if row is not None:
+        con.execute("UPDATE studies SET launched_at = ? WHERE id = ?", [now, row[0]])
+        return row[0], True
+    new = con.execute(
+        "INSERT INTO studies (name, preset, spec, spec_key, cells, created_at, launched_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [rows.name, rows.preset, json.dumps(rows.spec, sort_keys=True), rows.key, len(rows.cells), now, now],
+    ).fetchone()
     return new[0], False
 
 
-def queue_cells(db: Any, study_id: int, cells: list[dict[str, Any]]) -> dict[str, int]:
-    """Queue the cells that have no finished, queued or running run yet.
-
-    Each cell is a dict with `config` (resolved config dict), `content_image`,
-    `style_image`, `cell` (its identity), `variant` and `gram_convention` (its loss
-    formulas: cells of one study may differ in convention). Returns counts: `queued` (new),
-    `requeued` (latest run failed/cancelled/interrupted), `finished` and `active` (left alone).
-    """
+def _queue_cells(con: duckdb.DuckDBPyConnection, study_id: int, cells: list[dict[str, Any]]) -> dict[str, int]:
     counts = {"queued": 0, "requeued": 0, "finished": 0, "active": 0}
-    with connect(db) as con:
-        latest = dict(
-            con.execute(
-                "SELECT study_cell, status FROM runs WHERE study_id = ? "
-                "QUALIFY row_number() OVER (PARTITION BY study_cell ORDER BY id DESC) = 1",
-                [study_id],
-            ).fetchall()
-        )
-        for cell in cells:
-            status = latest.get(cell["cell"])
-            if status in KEEP_STATUSES:
-                counts["finished" if status == "finished" else "active"] += 1
-                continue
-            study = {"study_id": study_id, "study_cell": cell["cell"], "study_variant": cell["variant"]}
-            formulas = cell["gram_convention"]
-            insert_run(con, cell["config"], cell["content_image"], cell["style_image"], formulas, study=study)
-            counts["requeued" if status else "queued"] += 1
+    latest = dict(
+        con.execute(
+            "SELECT study_cell, status FROM runs WHERE study_id = ? "
+            "QUALIFY row_number() OVER (PARTITION BY study_cell ORDER BY id DESC) = 1",
+            [study_id],
+        ).fetchall()
+    )
+    for cell in cells:
+        status = latest.get(cell["cell"])
+        if status in KEEP_STATUSES:
+            counts["finished" if status == "finished" else "active"] += 1
+            continue
+        study = {"study_id": study_id, "study_cell": cell["cell"], "study_variant": cell["variant"]}
+        formulas = cell["gram_convention"]
+        insert_run(con, cell["config"], cell["content_image"], cell["style_image"], formulas, study=study)
+        counts["requeued" if status else "queued"] += 1
     return counts
 
 

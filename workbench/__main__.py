@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
     style = load_image_file(args.style)
     cfg = validate(config_from_args(args))
     from workbench.queue import queue_arrays
-    from workbench.runner import execute_run
+    from workbench.runner import RunHooks, execute_run
 
     models.backbone(cfg.backbone, cfg.weights, cfg.seed)  # fail before any row
     run_id = queue_arrays(args.db, cfg, (content, Path(args.content).name), (style, Path(args.style).name))
@@ -152,7 +152,7 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
         f"{cfg.loss_convention} losses -> {resolve_db_path(args.db)}"
     )
     bar = ProgressBar(cfg.iterations)
-    outcome = execute_run(args.db, run_id, models, progress=bar)
+    outcome = execute_run(args.db, run_id, models, RunHooks(progress=bar, on_wait=bar.note))
     bar.close()
     if outcome.status != "finished":
         print(f"run {run_id} {outcome.status}: {outcome.error or ''}", file=sys.stderr)
@@ -176,7 +176,6 @@ def cmd_worker(args: argparse.Namespace, models: ModelCache) -> int:
 
 
 def cmd_list(args: argparse.Namespace, models: ModelCache) -> int:
-    store_runs.mark_stale_runs(args.db)
     df = store_runs.list_runs(args.db, limit=args.limit)
     print("no runs yet" if df.empty else df.drop(columns=["error"]).to_string(index=False))
     return 0
@@ -329,11 +328,26 @@ COMMANDS = {
 }
 
 
+# Commands that show runs: a run whose process died must show as `interrupted`, not
+# `running`. (`worker` and `study` reclaim before they decide what to run; `run` writes
+# nothing before its input is known good.)
+RECLAIMING = ("list", "show", "studies", "report", "export", "metrics")
+
+
+def _reclaim(args: argparse.Namespace) -> None:
+    """Reclaim dead runs before a command that shows runs. Skipped for a missing file
+    (nothing to reclaim, nothing to create) and one this user cannot write."""
+    path = resolve_db_path(getattr(args, "db", None))
+    if args.command in RECLAIMING and path.exists() and os.access(path, os.W_OK):
+        store_runs.mark_stale_runs(args.db)
+
+
 def main(argv: list[str] | None = None, models: ModelCache | None = None) -> int:
     """Run one command; `models` holds the networks it builds (a fresh cache unless a
     caller, e.g. a test, shares one)."""
     args = build_parser().parse_args(argv)
     try:
+        _reclaim(args)
         return COMMANDS[args.command](args, models if models is not None else ModelCache())
     except USER_ERRORS as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

@@ -110,6 +110,12 @@ class ProgressBar:
         )
         self.stream.flush()
 
+    def note(self, message: str) -> None:
+        """A message on the progress line (e.g. waiting for the database), kept until
+        the next step redraws it."""
+        self.stream.write(f"\r{message} ")
+        self.stream.flush()
+
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()

@@ -41,10 +41,11 @@ def queue_runs(db: Any, configs: Sequence[TransferConfig], content_image: str, s
 
 
 def queue_arrays(db: Any, cfg: TransferConfig, content: tuple[np.ndarray, str | None], style: tuple) -> int:
-    """Store two input images (pixels, display name) and queue one run on them."""
-    content_id = store_images.put_image(db, *content)
-    style_id = store_images.put_image(db, *style)
-    return queue_runs(db, [cfg], content_id, style_id)[0]
+    """Store two input images (pixels, display name) and queue one run on them, in one
+    transaction (a run that cannot be queued leaves no image behind)."""
+    (c_blob, c_name), (s_blob, s_name) = [(store_images.make_blob(rgb), name) for rgb, name in (content, style)]
+    images = [(c_blob, c_name), (s_blob, s_name)]
+    return store_runs.create_run(db, cfg.to_dict(), c_blob.id, s_blob.id, formulas(cfg), images=images)
 
 
 @dataclass(frozen=True)
@@ -81,28 +82,29 @@ def launch_study(db: Any, req: StudyInputs) -> StudyLaunch:
     style_ids = list(dict.fromkeys(b.id for b, _ in style_blobs))
     pairs = studies.image_pairs([b.id for b, _ in content_blobs], [b.id for b, _ in style_blobs], req.paired)
     cells = studies.build_cells(req.preset, req.overrides, req.seeds, pairs, req.weights)
-    for blob, image_name in [*content_blobs, *style_blobs]:
-        store_images.put_blob(db, blob, image_name)
     spec = studies.study_spec(
         req.preset, req.overrides, req.seeds, content_ids, style_ids, req.weights, pairs if req.paired else None
     )
     name = req.name or req.preset.name
-    study_id, resumed = store_studies.create_or_resume(
-        db, name, req.preset.name, spec, studies.spec_key(name, spec), len(cells)
-    )
-    rows = [
-        {
-            "config": c.config.to_dict(),
-            "content_image": c.content_image,
-            "style_image": c.style_image,
-            "cell": c.key,
-            "variant": c.variant,
-            "gram_convention": formulas(c.config),
-        }
-        for c in cells
-    ]
-    counts = store_studies.queue_cells(db, study_id, rows)
+    rows = [_cell_row(c) for c in cells]
+    # A cell whose worker died still says `running`: reclaim it first, so it is re-queued
+    # rather than counted as active and never run.
+    store_runs.mark_stale_runs(db)
+    study = store_studies.StudyRows(name, req.preset.name, spec, studies.spec_key(name, spec), rows)
+    study_id, resumed, counts = store_studies.launch(db, study, [*content_blobs, *style_blobs])
     return StudyLaunch(study_id, resumed, len(cells), counts)
+
+
+def _cell_row(cell: studies.Cell) -> dict[str, Any]:
+    """A study cell as the store queues it (see `store.studies.StudyRows`)."""
+    return {
+        "config": cell.config.to_dict(),
+        "content_image": cell.content_image,
+        "style_image": cell.style_image,
+        "cell": cell.key,
+        "variant": cell.variant,
+        "gram_convention": formulas(cell.config),
+    }
 
 
 def worker_disabled() -> bool:

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from engine.errors import DivergedError, WeightsError
 from engine.transfer import StepEvent, run_transfer
 from store import images as store_images
 from store import runs as store_runs
+from store.db import retry_while_locked
 from store.recorder import ITERATION_COLUMNS, RunRecorder
 from workbench.judging import record_metrics
 from workbench.models import ModelCache
@@ -52,29 +53,39 @@ def device_name() -> str:
     return f"GPU:{gpus[0].name}" if gpus else "CPU"
 
 
-class _StopFlag:
-    """Set by SIGTERM/SIGINT or a cancel request seen at a flush; checked between steps."""
+class StopRequest:
+    """SIGTERM or Ctrl-C for the life of a worker (or of one `run`): the current run stops
+    after its step and is stored `cancelled`, and a worker claims no further run; the
+    queue is left as it is. A second Ctrl-C interrupts at once."""
 
-    def __init__(self, recorder: RunRecorder) -> None:
-        self.recorder, self.signalled = recorder, False
+    def __init__(self) -> None:
+        self.received: str | None = None  # the signal's name once one came
 
-    def __call__(self) -> bool:
-        return self.signalled or self.recorder.cancel_requested
+    @contextmanager
+    def listening(self) -> Iterator[StopRequest]:
+        """Handle SIGTERM and SIGINT inside the block (main thread only)."""
+
+        def handler(signum: int, frame: object) -> None:
+            if self.received and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.received = signal.Signals(signum).name
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
 
 
-@contextmanager
-def _signals_set(flag: _StopFlag) -> Iterator[None]:
-    """SIGTERM and the first Ctrl-C ask the loop to stop after the current step."""
+@dataclass(frozen=True)
+class RunHooks:
+    """How a caller follows a run: `progress(event)` after each step, `on_wait(message)`
+    while another process holds the database, `stop` (a worker's, shared by its runs)."""
 
-    def handler(signum, frame):
-        flag.signalled = True
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    progress: Callable[[StepEvent], None] | None = None
+    on_wait: Callable[[str], None] | None = None
+    stop: StopRequest | None = None
 
 
 def _on_step(recorder: RunRecorder, progress: Callable[[StepEvent], None] | None):
@@ -88,13 +99,7 @@ def _on_step(recorder: RunRecorder, progress: Callable[[StepEvent], None] | None
     return on_step
 
 
-def execute_run(
-    db,
-    run_id: int,
-    models: ModelCache,
-    progress: Callable[[StepEvent], None] | None = None,
-    metrics: bool = True,
-) -> RunOutcome:
+def execute_run(db, run_id: int, models: ModelCache, hooks: RunHooks = RunHooks(), metrics: bool = True) -> RunOutcome:
     """Claim queued run `run_id`, run it, and record everything. Never leaves it `running`.
 
     The backbone comes from `models` (built there on first use). A finished run then gets
@@ -102,16 +107,18 @@ def execute_run(
     logged and does not change the run's status."""
     if store_runs.claim_run(db, run_id, tf.__version__, device_name()) is None:
         raise RuntimeError(f"run {run_id} is not queued")
-    recorder = RunRecorder(db, run_id)
+    recorder = RunRecorder(db, run_id, on_wait=hooks.on_wait)
+    stop = hooks.stop or StopRequest()
     try:
-        outcome = _execute(db, run_id, recorder, progress, models)
+        with stop.listening() if hooks.stop is None else nullcontext(stop):
+            outcome = _execute(db, run_id, recorder, hooks, models, stop)
     except KeyboardInterrupt:
-        _close(db, run_id, recorder, "cancelled", error="interrupted by the user")
+        _close(db, run_id, recorder, "cancelled", hooks, error="interrupted by the user")
         raise
     except BaseException as exc:
         # Anything unexpected: keep what was logged, then mark the run failed.
         message = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
-        _close(db, run_id, recorder, "failed", error=message)
+        _close(db, run_id, recorder, "failed", hooks, error=message)
         raise
     if metrics and outcome.status == "finished":
         try:
@@ -121,50 +128,50 @@ def execute_run(
     return outcome
 
 
-def _execute(db, run_id, recorder, progress, models: ModelCache) -> RunOutcome:
+def _execute(db, run_id, recorder, hooks: RunHooks, models: ModelCache, stop: StopRequest) -> RunOutcome:
     row = store_runs.get_run(db, run_id)
     cfg = TransferConfig.from_dict(row["config"])
     content = store_images.get_array(db, row["content_image"])
     style = store_images.get_array(db, row["style_image"])
-    stop = _StopFlag(recorder)
     try:
         model = models.backbone(cfg.backbone, cfg.weights, cfg.seed)
-        with _signals_set(stop):
-            result = run_transfer(cfg, content, style, _on_step(recorder, progress), stop, model)
+        should_stop = lambda: bool(stop.received) or recorder.cancel_requested  # noqa: E731
+        result = run_transfer(cfg, content, style, _on_step(recorder, hooks.progress), should_stop, model)
     except (DivergedError, WeightsError) as exc:
-        _close(db, run_id, recorder, "failed", error=str(exc))
+        _close(db, run_id, recorder, "failed", hooks, error=str(exc))
         return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)
     # The last snapshot is this very image: let the writer thread store it first, or two
     # transactions of this process would insert the same image id at once.
     recorder.flush()
-    output = store_images.put_image(db, result.image)
+    # From here the result exists only in memory: no lock may lose it (see `_close`).
+    output = store_images.make_blob(result.image)
     status = "cancelled" if result.cancelled else "finished"
-    losses = dict(
-        total_loss=result.total_loss,
-        content_loss=result.content_loss,
-        style_loss=result.style_loss,
-    )
+    why = f"stopped by {stop.received}" if result.cancelled and stop.received else None
+    losses = dict(total_loss=result.total_loss, content_loss=result.content_loss, style_loss=result.style_loss)
     best = dict(best_loss=result.best_loss, best_step=result.best_step)
-    _close(
-        db,
-        run_id,
-        recorder,
-        status,
-        output_image=output,
-        tv_loss=result.tv_loss,
-        wall_seconds=result.wall_seconds,
-        **best,
-        **losses,
+    fields = dict(output=output, tv_loss=result.tv_loss, wall_seconds=result.wall_seconds, **best, **losses)
+    _close(db, run_id, recorder, status, hooks, error=why, **fields)
+    return RunOutcome(
+        run_id, status, error=why, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **best, **losses
     )
-    return RunOutcome(run_id, status, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **best, **losses)
 
 
-def _close(db, run_id: int, recorder: RunRecorder, status: str, **fields) -> None:
-    """Flush what is buffered, then write the run's final state."""
+def _waiting(hooks: RunHooks, run_id: int) -> Callable[[str], None]:
+    return hooks.on_wait or (lambda message: log.warning("run %s: %s", run_id, message))
+
+
+def _close(db, run_id: int, recorder: RunRecorder, status: str, hooks: RunHooks, **fields) -> None:
+    """Flush what is buffered, then write the run's final state. Another process holding
+    the file is waited out however long it takes, never a reason to mark the run failed:
+    its rows, image and losses are in memory until they are written."""
+    fields = {k: v for k, v in fields.items() if v is not None}
     try:
         recorder.close()
     finally:
-        store_runs.finish_run(db, run_id, status, steps_done=recorder.steps_logged, **fields)
+        retry_while_locked(
+            lambda: store_runs.finish_run(db, run_id, status, steps_done=recorder.steps_logged, **fields),
+            _waiting(hooks, run_id),
+        )
 
 
 @contextmanager
@@ -189,28 +196,43 @@ def worker_slot(db_path: Path, slots: int) -> Iterator[int | None]:
 
 
 def work_queue(
-    db, db_path: Path, models: ModelCache, slots: int = 1, on_done: Callable[[int], None] | None = None
+    db,
+    db_path: Path,
+    models: ModelCache,
+    slots: int = 1,
+    on_done: Callable[[int], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> int:
-    """Run queued runs oldest first until none is left; returns how many ran.
+    """Run queued runs oldest first until none is left or a stop is requested (SIGTERM,
+    Ctrl-C: the current run ends `cancelled`, the rest stay queued); returns how many ran.
     `on_done(run_id)` is called after each (the CLI prints a study's progress with it).
 
     Re-checks the queue after letting go of the slot, so a run queued at the moment this
     worker is leaving is not stranded (its launcher's own worker may have found the slot
     still taken)."""
+    stop = stop or StopRequest()
+    with stop.listening():
+        return _drain(db, db_path, models, slots, on_done, stop)
+
+
+def _drain(db, db_path: Path, models: ModelCache, slots: int, on_done, stop: StopRequest) -> int:
     done = 0
     while True:
         with worker_slot(db_path, slots) as slot:
             if slot is None:
                 return done
             store_runs.mark_stale_runs(db)
-            while (run_id := store_runs.next_queued(db)) is not None:
+            while not stop.received and (run_id := store_runs.next_queued(db)) is not None:
                 try:
-                    outcome = execute_run(db, run_id, models)
+                    outcome = execute_run(db, run_id, models, RunHooks(stop=stop))
                     log.info("run %s %s", run_id, outcome.status)
                 except Exception:
                     log.exception("run %s failed", run_id)
                 done += 1
                 if on_done is not None:
                     on_done(run_id)
+        if stop.received:
+            log.info("stopped by %s after %d run(s); the queue is left as it is", stop.received, done)
+            return done
         if store_runs.next_queued(db) is None:
             return done

@@ -77,11 +77,14 @@ def _cells(db, seeds, iterations=50):
     ]
 
 
+def _rows(seeds, cells, key="key", spec=None):
+    return store_studies.StudyRows("s", "test", spec or _spec(list(seeds)), key, cells)
+
+
 def _study(db, seeds=(0,), iterations=50):
     cells = _cells(db, list(seeds), iterations)
-    study_id, resumed = store_studies.create_or_resume(db, "s", "test", _spec(list(seeds)), "key", len(cells))
-    assert not resumed
-    assert store_studies.queue_cells(db, study_id, cells)["queued"] == len(cells)
+    study_id, resumed, counts = store_studies.launch(db, _rows(seeds, cells), [])
+    assert not resumed and counts["queued"] == len(cells)
     return study_id, cells
 
 
@@ -106,13 +109,12 @@ def test_relaunch_skips_finished_and_active_cells_and_requeues_the_rest(db):
     for run_id, status in zip(ids[1:4], ("failed", "interrupted", "cancelled"), strict=True):
         store_runs.finish_run(db, run_id, status)
     store_runs.claim_run(db, ids[4], "tf", "CPU")  # running; ids[5] stays queued
-    again, resumed = store_studies.create_or_resume(db, "s", "test", _spec([0, 1]), "key", len(cells))
+    again, resumed, counts = store_studies.launch(db, _rows((0, 1), cells), [])
     assert (again, resumed) == (study_id, True)
-    counts = store_studies.queue_cells(db, study_id, cells)
     assert counts == {"queued": 0, "requeued": 3, "finished": 1, "active": 2}
     progress = store_studies.study_progress(db, study_id)
     assert (progress["cells"], progress["finished"], progress["queued"], progress["running"]) == (6, 1, 4, 1)
-    assert store_studies.queue_cells(db, study_id, cells)["requeued"] == 0  # nothing to do twice
+    assert store_studies.launch(db, _rows((0, 1), cells), [])[2]["requeued"] == 0  # nothing to do twice
     runs = store_studies.study_runs(db, study_id)
     assert len(runs) == 6 and set(runs["variant"]) == {v[0] for v in VARIANTS}
 
@@ -151,7 +153,7 @@ def test_every_table_kind_has_one_builder_and_an_unknown_kind_is_refused(db):
     with pytest.raises(ValueError, match="unknown table kind 'pie'; known kinds: by_iteration, "):
         store_studies.table_builder("pie")
     spec = {**_spec([0]), "tables": [*TABLES, {"id": "x", "title": "x", "kind": "pie"}]}
-    study_id, _ = store_studies.create_or_resume(db, "s", "test", spec, "pie", 0)
+    study_id, _, _ = store_studies.launch(db, _rows((0,), [], key="pie", spec=spec), [])
     with pytest.raises(ValueError, match="unknown table kind 'pie'"):
         store_studies.study_tables(db, study_id)
 
@@ -222,3 +224,12 @@ def test_a_v1_file_is_migrated_with_runs_kept(db):
     run_id = store_runs.create_run(db, CONFIG, "c", "s", "g")  # opens the file: migrates to v2
     run = store_runs.get_run(db, run_id)
     assert run["feature_transform"] == "none" and run["transform_layers"] == [] and run["study_id"] is None
+
+
+def test_a_launch_that_fails_leaves_no_study_and_no_image(db):
+    blob = store_images.make_blob(np.full((8, 8, 3), 7, np.uint8))
+    bad = [{**_cells(db, [0], 50)[0], "config": {"brush_size": 3}}]  # no such column: refused in the transaction
+    with pytest.raises(ValueError, match="brush_size"):
+        store_studies.launch(db, _rows((0,), bad), [(blob, "orphan?")])
+    assert store_studies.list_studies(db).empty
+    assert store_images.get_png(db, blob.id) is None

@@ -224,3 +224,22 @@ def test_resnet_fix_verdicts_pair_variants_not_backbones():
     assert compares_variants(fix)
     plain = study_spec(PRESETS["backbones"], {}, [0], ["c1"], ["s1"])
     assert "compare_by" not in plain and not compares_variants(plain)
+
+
+def test_relaunching_after_a_killed_worker_reruns_the_dead_cell(db, image_files, monkeypatch, capsys):
+    """The dead cell's run still said `running`: it is reclaimed before the relaunch
+    decides what to queue, so it is re-queued instead of counted as active."""
+    monkeypatch.setenv("NST_NO_WORKER", "1")
+    content, style = image_files
+    args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style)]
+    args += ["--size", "32", "--iterations", "4", "--weights", "none", "--db", str(db)]
+    assert main(args) == 0
+    first, second = store_studies.study_runs(db, 1)["id"]
+    store_runs.claim_run(db, first, "tf", "CPU")
+    with connect(db) as con:  # its worker was SIGKILLed: the pid is gone
+        con.execute("UPDATE runs SET pid = 2147483647 WHERE id = ?", [first])
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 queued, 1 re-queued, 0 already finished, 1 already queued or running" in capsys.readouterr().out
+    assert store_runs.get_run(db, first)["status"] == "interrupted"
+    assert list(store_studies.study_runs(db, 1)["status"]).count("queued") == 2
