@@ -1,9 +1,15 @@
 """Where the database lives and how to talk to it: short transactions, brief retries.
 
-DuckDB lets one process at a time open a file for writing. Every operation here opens the
+DuckDB lets one process at a time open a file for writing, and while one has it open no
+other process can open it at all, not even read-only. Every operation here opens the
 file, runs one transaction and closes it again, so several processes (a CLI run, the
-dashboard, the background worker) take turns; a caller that finds the file locked waits
-a little and tries again.
+dashboard, the background worker, a user's `workbench sql`) take turns; a caller that
+finds the file locked waits a little and tries again.
+
+Reading needs no write access: `connect(db, read_only=True)` and `read_connection(db)`
+open the file read-only and never migrate or write it, and inside `reading()` every
+`connect` opens an existing file read-only (the command line's read commands use this,
+so they work on a file the user cannot write).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,10 +37,17 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_ROOT / "data" / "nst.duckdb"
 LOCK_TIMEOUT_S = 30.0
+# Set inside `reading()`: `connect` then opens an existing file read-only.
+_READING: ContextVar[bool] = ContextVar("store_reading", default=False)
 
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message says why in one line."""
+
+
+class SchemaBehindError(StoreError):
+    """A read-only open found a file whose schema is older than this code: only a
+    connection that may write can migrate it."""
 
 
 class StoreLockedError(StoreError):
@@ -81,12 +95,12 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text or "resource temporarily unavailable" in text
 
 
-def _open(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
+def _open(path: Path, deadline: float, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the file, retrying with jittered backoff while another process holds it."""
     delay = 0.005
     while True:
         try:
-            return duckdb.connect(str(path))
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise StoreError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
@@ -108,14 +122,32 @@ def _check_path(path: Path) -> None:
 
 
 @contextmanager
-def connect(db: str | os.PathLike | None = None, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One short transaction on the database: committed on success, rolled back on
-    error, and the file closed either way. The schema is migrated on first use."""
-    path = resolve_db_path(db)
-    _check_path(path)
-    con = _open(path, time.monotonic() + (LOCK_TIMEOUT_S if timeout_s is None else timeout_s))
+def reading() -> Iterator[None]:
+    """Within this block every `connect(db)` that does not say otherwise opens an
+    existing file read-only: for commands that only read, so that they work on a file
+    the user cannot write and can never change it. A missing file, or a writable one
+    whose schema is behind, still gets the ordinary connection (created or migrated)."""
+    token = _READING.set(True)
     try:
-        _ensure_schema(con, path)
+        yield
+    finally:
+        _READING.reset(token)
+
+
+@contextmanager
+def connect(
+    db: str | os.PathLike | None = None, timeout_s: float | None = None, *, read_only: bool | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One short transaction on the database: committed on success, rolled back on
+    error, and the file closed either way. The schema is migrated on first use.
+
+    `read_only=True` opens an existing store read-only (never migrated, never written);
+    None (the default) does so inside `reading()` and opens for writing elsewhere."""
+    path = resolve_db_path(db)
+    con, read_only = _connection(path, time.monotonic() + _timeout(timeout_s), read_only)
+    try:
+        if not read_only:
+            _ensure_schema(con, path)
         con.begin()
         try:
             yield con
@@ -125,20 +157,104 @@ def connect(db: str | os.PathLike | None = None, timeout_s: float | None = None)
             raise
     except (duckdb.IOException, duckdb.TransactionException) as exc:
         # Disk full, file too large, read-only file: the user's problem to fix, in one line.
-        raise StoreError(f"cannot write database {path}: {str(exc).splitlines()[0]}") from None
+        verb = "read" if read_only else "write"
+        raise StoreError(f"cannot {verb} database {path}: {str(exc).splitlines()[0]}") from None
     finally:
         _close(con)
+
+
+@contextmanager
+def read_connection(
+    db: str | os.PathLike | None = None, timeout_s: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store opened read-only, with no transaction around it (for statements of the
+    user's own, which may bring their own): waits while another process holds the file,
+    refuses a missing, foreign or not yet migrated file, and never writes."""
+    path = resolve_db_path(db)
+    con = _open_read_only(path, time.monotonic() + _timeout(timeout_s))
+    try:
+        yield con
+    finally:
+        _close(con)
+
+
+def _timeout(timeout_s: float | None) -> float:
+    return LOCK_TIMEOUT_S if timeout_s is None else timeout_s
+
+
+def _connection(path: Path, deadline: float, read_only: bool | None) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """The open file and whether it is read-only, as `connect` describes."""
+    if read_only:
+        return _open_read_only(path, deadline), True
+    if read_only is None and _READING.get() and path.is_file():
+        try:
+            return _open_read_only(path, deadline), True
+        except SchemaBehindError:
+            if not os.access(path, os.W_OK):
+                raise
+            # Writable after all: migrate it, as any other command would.
+    _check_path(path)
+    return _open(path, deadline), False
+
+
+def _open_read_only(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
+    """Open an existing store read-only and check that it is ours and current."""
+    if path.is_dir():
+        raise StoreError(f"database path {path} is a directory; give a file path")
+    if not path.exists():
+        raise StoreError(f"no database at {path}")
+    con = _open(path, deadline, read_only=True)
+    try:
+        _check_schema_read_only(con, path)
+    except BaseException:
+        _close(con)
+        raise
+    return con
+
+
+def _check_schema_read_only(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a file this code cannot read as it is: read-only, it cannot migrate."""
+    version = _schema_version(con, path)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {path} is at schema v{version}, newer than this code (v{SCHEMA_VERSION}); upgrade the project"
+        )
+    if version < SCHEMA_VERSION:
+        raise SchemaBehindError(
+            f"database {path} is at schema v{version} (this code needs v{SCHEMA_VERSION}); "
+            "open it once with write access to migrate"
+        )
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The file's schema version: 0 for a file with no tables at all; a StoreError for
+    one that has tables of its own but no `schema_migrations` (not ours to change)."""
+    try:
+        return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    except duckdb.CatalogException:
+        pass
+    tables = _table_names(con)
+    if tables:
+        shown = ", ".join(tables[:6]) + (f", … ({len(tables)} in all)" if len(tables) > 6 else "")
+        raise StoreError(f"{path} is not a workbench store: it has tables {shown} but no schema_migrations")
+    return 0
+
+
+def _table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables and views of the file itself (not of the system or temp catalogs)."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Migrate the file when it is behind this code. Checked on every connection (one
     small query, ~2 ms) rather than remembered per process: another process may have
-    replaced or migrated the file since."""
-    try:
-        if con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION:
-            return
-    except duckdb.CatalogException:  # a new file
-        pass
+    replaced or migrated the file since. A file with tables but no `schema_migrations`
+    belongs to something else: it is refused before anything is created in it."""
+    if _schema_version(con, path) == SCHEMA_VERSION:
+        return
     try:
         migrate(con)
     except RuntimeError as exc:  # a file from a newer version of the project

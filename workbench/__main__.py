@@ -1,4 +1,4 @@
-"""Command line: `python -m workbench {run,worker,list,show,export,layers,study,studies,report,metrics} ...`.
+"""Command line: `python -m workbench {run,worker,list,show,export,layers,study,studies,report,metrics,sql,snapshot}`.
 
 The `run` flags are generated from `TransferConfig`'s fields, so the CLI, the dashboard
 and the stored config never disagree about options or defaults.
@@ -7,11 +7,14 @@ and the stored config never disagree about options or defaults.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
 import time
 from pathlib import Path
+
+import pandas as pd
 
 # Quieten TensorFlow's C++ start-up chatter before it is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,7 +28,8 @@ from engine.weights import is_random  # noqa: E402
 from store import metrics as store_metrics  # noqa: E402
 from store import runs as store_runs  # noqa: E402
 from store import studies as store_studies  # noqa: E402
-from store.db import resolve_db_path  # noqa: E402
+from store import userquery  # noqa: E402
+from store.db import reading, resolve_db_path  # noqa: E402
 from workbench.cli import (  # noqa: E402
     ProgressBar,
     config_from_args,
@@ -37,12 +41,24 @@ from workbench.cli import (  # noqa: E402
     weights_by_backbone,
 )
 from workbench.errors import USER_ERRORS, one_line  # noqa: E402
-from workbench.export import export_run  # noqa: E402
+from workbench.export import check_export_target, export_run  # noqa: E402
 from workbench.models import ModelCache  # noqa: E402
 from workbench.studies import PRESETS, get_preset, study_weights  # noqa: E402
 from workbench.text import format_eta, format_progress  # noqa: E402
 
 EXIT_USAGE = 2
+SQL_FORMATS = ("table", "csv", "json")
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +122,19 @@ def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
     return [study, studies, report, metrics]
 
 
+def _add_reader_parsers(sub) -> list[argparse.ArgumentParser]:
+    """`sql` and `snapshot`: the store for the user's own tools, safe next to runs."""
+    sql = sub.add_parser("sql", help="run your own SQL on the store, read-only (safe while runs write)")
+    sql.add_argument("query", help='one SQL statement, e.g. "SELECT backbone, count(*) FROM runs GROUP BY ALL"')
+    sql.add_argument(
+        "--format", choices=SQL_FORMATS, default="table", help="output format; BLOBs show as <N bytes> [default: table]"
+    )
+    snap = sub.add_parser("snapshot", help="write a consistent copy of the store that other tools may keep open")
+    snap.add_argument("--out", required=True, help="the copy's file (its folder must exist)")
+    snap.add_argument("--force", action="store_true", help="replace an existing --out file")
+    return [sql, snap]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="Neural style transfer workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,21 +145,31 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run queued runs (the dashboard starts this)")
     worker.add_argument(
         "--slots",
-        type=int,
-        default=int(os.environ.get("NST_WORKERS", "1")),
-        help="runs at once per database on this machine [default: $NST_WORKERS or 1]",
+        type=_positive_int,  # also checks $NST_WORKERS: argparse converts a text default
+        default=os.environ.get("NST_WORKERS", "1"),
+        help="runs at once per database on this machine, at least 1 [default: $NST_WORKERS or 1]",
     )
     lst = sub.add_parser("list", help="list recent runs")
-    lst.add_argument("--limit", type=int, default=20)
+    lst.add_argument("--limit", type=int, default=20, help="how many of the newest runs, at least 1 [default: 20]")
     show = sub.add_parser("show", help="show one run")
     show.add_argument("run_id", type=int)
     export = sub.add_parser("export", help="write a run's images, iterations and config to a folder")
     export.add_argument("run_id", type=int)
-    export.add_argument("--out", required=True, help="output folder (created if missing)")
+    export.add_argument(
+        "--out",
+        required=True,
+        help="output folder: created if missing, an empty one is used; written completely or not at all",
+    )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out folder, replacing the export's files there (others are kept)",
+    )
     layers = sub.add_parser("layers", help="list a backbone's selectable layer names")
     layers.add_argument("backbone")
     study_parsers = _add_study_parsers(sub)
-    for p in (run, worker, lst, show, export, *study_parsers):
+    reader_parsers = _add_reader_parsers(sub)
+    for p in (run, worker, lst, show, export, *study_parsers, *reader_parsers):
         p.add_argument("--db", default=None, help="database file [default: $NST_DB or data/nst.duckdb]")
     return parser
 
@@ -155,7 +194,9 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
     outcome = execute_run(args.db, run_id, models, RunHooks(progress=bar, on_wait=bar.note))
     bar.close()
     if outcome.status != "finished":
-        print(f"run {run_id} {outcome.status}: {outcome.error or ''}", file=sys.stderr)
+        # A run cancelled from the dashboard has no reason to give.
+        why = f": {outcome.error}" if outcome.error else ""
+        print(f"run {run_id} {outcome.status}{why}", file=sys.stderr)
         return 1
     output = "the best image" if cfg.keep_best else "the last image"
     print(
@@ -175,12 +216,28 @@ def cmd_worker(args: argparse.Namespace, models: ModelCache) -> int:
     return 0
 
 
+def _reads_only(command):
+    """A command that only reads the store: every store connection it makes opens the
+    file read-only (`store.db.reading`), so it works on a file the user cannot write."""
+
+    @functools.wraps(command)
+    def read_only_command(args: argparse.Namespace, models: ModelCache) -> int:
+        with reading():
+            return command(args, models)
+
+    return read_only_command
+
+
+@_reads_only
 def cmd_list(args: argparse.Namespace, models: ModelCache) -> int:
+    if args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     df = store_runs.list_runs(args.db, limit=args.limit)
     print("no runs yet" if df.empty else df.drop(columns=["error"]).to_string(index=False))
     return 0
 
 
+@_reads_only
 def cmd_show(args: argparse.Namespace, models: ModelCache) -> int:
     run = store_runs.get_run(args.db, args.run_id)
     if run is None:
@@ -189,12 +246,15 @@ def cmd_show(args: argparse.Namespace, models: ModelCache) -> int:
     return 0
 
 
+@_reads_only
 def cmd_export(args: argparse.Namespace, models: ModelCache) -> int:
+    out = Path(args.out).expanduser()
+    check_export_target(out, args.force)  # before reading anything
     run = store_runs.get_run(args.db, args.run_id)
     if run is None:
         raise ConfigError(f"no run {args.run_id} in {resolve_db_path(args.db)}")
-    written = export_run(args.db, run, Path(args.out))
-    print(f"wrote {len(written)} files to {Path(args.out).resolve()}")
+    written = export_run(args.db, run, out, force=args.force)
+    print(f"wrote {len(written)} files to {out.resolve()}")
     return 0
 
 
@@ -267,6 +327,7 @@ def _wait_for_study(db, study_id: int, models: ModelCache) -> int:
     return 0
 
 
+@_reads_only
 def cmd_studies(args: argparse.Namespace, models: ModelCache) -> int:
     df = store_studies.list_studies(args.db)
     if df.empty:
@@ -278,6 +339,7 @@ def cmd_studies(args: argparse.Namespace, models: ModelCache) -> int:
     return 0
 
 
+@_reads_only
 def cmd_report(args: argparse.Namespace, models: ModelCache) -> int:
     from workbench.report import build_report, render_csv, report_markdown
 
@@ -314,6 +376,43 @@ def cmd_metrics(args: argparse.Namespace, models: ModelCache) -> int:
     return 1 if failed else 0
 
 
+def _printable(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with cells every format can write: BLOBs as their size (the images are
+    for `snapshot` or `export`), DuckDB lists as Python lists."""
+
+    def cell(value: object) -> object:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return f"<{len(value)} bytes>"
+        return value.tolist() if hasattr(value, "tolist") and not isinstance(value, str) else value
+
+    out = df.copy()
+    for column in out.columns:
+        if pd.api.types.is_object_dtype(out[column]):
+            out[column] = out[column].map(cell)
+    return out
+
+
+def cmd_sql(args: argparse.Namespace, models: ModelCache) -> int:
+    """Print the result of the user's SQL; the store runs it read-only (`store.userquery`)."""
+    df = _printable(userquery.run_user_sql(args.db, args.query))
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif args.format == "json":
+        print(df.to_json(orient="records", date_format="iso", default_handler=str))
+    elif df.empty:
+        print(f"{'  '.join(map(str, df.columns))}\n(0 rows)" if len(df.columns) else "(no result)")
+    else:
+        print(df.to_string(index=False))
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace, models: ModelCache) -> int:
+    """Write a consistent copy of the store that other tools may keep open."""
+    target = userquery.snapshot(args.db, args.out, force=args.force)
+    print(f"wrote a snapshot of {resolve_db_path(args.db)} to {target}")
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "worker": cmd_worker,
@@ -325,6 +424,8 @@ COMMANDS = {
     "studies": cmd_studies,
     "report": cmd_report,
     "metrics": cmd_metrics,
+    "sql": cmd_sql,
+    "snapshot": cmd_snapshot,
 }
 
 

@@ -1,9 +1,12 @@
+import os
+
+import duckdb
 import numpy as np
 import pytest
 
 from store import images as store_images
 from store import runs as store_runs
-from store.db import StoreError, connect, resolve_db_path
+from store.db import SchemaBehindError, StoreError, connect, reading, resolve_db_path
 from store.recorder import RunRecorder
 from store.schema import SCHEMA_VERSION
 
@@ -138,3 +141,83 @@ def test_a_config_key_without_a_column_is_refused_before_any_row(db):
     with pytest.raises(ValueError, match="without a runs column: \\['brush_size'\\]"):
         store_runs.create_run(db, {**CONFIG, "brush_size": 3}, "c", "s", "f")
     assert store_runs.list_runs(db).empty
+
+
+# --- files that are not ours, read-only opens ---------------------------------------------------
+
+
+def _tables(path) -> list[str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall())
+    finally:
+        con.close()
+
+
+def _foreign(path) -> None:
+    """A DuckDB file of another application, with a `runs` table of its own."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE runs (name VARCHAR); INSERT INTO runs VALUES ('theirs'); CREATE TABLE laps (t DOUBLE)")
+    con.close()
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_foreign_duckdb_file_is_refused_untouched(tmp_path, read_only):
+    path = tmp_path / "foreign.duckdb"
+    _foreign(path)
+    with (
+        pytest.raises(StoreError, match=r"is not a workbench store: it has tables laps, runs but no schema_migrations"),
+        connect(path, read_only=read_only),
+    ):
+        pass
+    assert _tables(path) == ["laps", "runs"]
+
+
+def test_an_empty_duckdb_file_is_taken_for_a_new_store(tmp_path):
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    with connect(path) as con:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_read_only_connect_never_creates_or_migrates(tmp_path):
+    from tests.store.test_migrations import _apply_first
+
+    missing = tmp_path / "missing.duckdb"
+    with pytest.raises(StoreError, match="no database at"), connect(missing, read_only=True):
+        pass
+    assert not missing.exists()
+    old = tmp_path / "old.duckdb"
+    _apply_first(old, 2)
+    with (
+        pytest.raises(SchemaBehindError, match=r"is at schema v2 .*open it once with write access"),
+        connect(old, read_only=True),
+    ):
+        pass
+    with reading(), connect(old) as con:  # inside reading(), a writable file behind is migrated
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_reading_opens_read_only_and_refuses_writes(db):
+    run_id = _run(db)
+    with reading():
+        assert store_runs.get_run(db, run_id)["status"] == "queued"
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            store_runs.set_notes_tags(db, run_id, "x", [])
+        with connect(db, read_only=False) as con:  # a caller may still ask for writing
+            con.execute("UPDATE runs SET notes = 'ok' WHERE id = ?", [run_id])
+    assert store_runs.get_run(db, run_id)["notes"] == "ok"
+
+
+def test_reading_a_store_behind_that_cannot_be_written_says_so(tmp_path, monkeypatch):
+    from tests.store.test_migrations import _apply_first
+
+    old = tmp_path / "old.duckdb"
+    _apply_first(old, 3)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(old) else real_access(p, mode))
+    with pytest.raises(StoreError, match=r"schema v3 .*open it once with write access to migrate"), reading():
+        store_runs.list_runs(old)
+    con = duckdb.connect(str(old), read_only=True)
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 3  # not migrated
+    con.close()

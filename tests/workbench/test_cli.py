@@ -211,3 +211,174 @@ def test_a_paired_study_runs_and_reports_what_ran(db, pair_files, models, capsys
     assert "What ran (from the 2 finished run(s)): iterations 2, size 32 px" in report
     assert "1000 iterations" not in report and "1 photo:painting pair(s)" in report
     assert "one pair: no interval" in report
+
+
+# --- reading: foreign and unwritable files, your own SQL, snapshots ----------------------------
+
+
+def _one_error(capsys, message: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def _tables(path) -> list[str]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall())
+    finally:
+        con.close()
+
+
+def test_a_foreign_duckdb_file_is_refused_untouched(tmp_path, capsys):
+    import duckdb
+
+    path = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE runs (lap INTEGER); INSERT INTO runs VALUES (1)")
+    con.close()
+    for command in (["list"], ["show", "1"], ["sql", "FROM runs"], ["snapshot", "--out", str(tmp_path / "s")]):
+        assert main([*command, "--db", str(path)]) == 2
+        _one_error(capsys, f"{path} is not a workbench store: it has tables runs but no schema_migrations")
+    assert _tables(path) == ["runs"] and not (tmp_path / "s").exists()
+
+
+@pytest.fixture()
+def unwritable(monkeypatch):
+    """Make a store file unwritable: chmod 444, and for root (whom that does not stop)
+    make writing opens of it fail as they would for anyone else."""
+    import duckdb
+
+    from store import db as store_db
+
+    def make(path):
+        path.chmod(0o444)
+        if os.geteuid() != 0:
+            return
+        real_connect, real_access = duckdb.connect, os.access
+
+        def connect(database=":memory:", read_only=False, **kw):
+            if str(database) == str(path) and not read_only:
+                raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Permission denied')
+            return real_connect(database, read_only=read_only, **kw)
+
+        monkeypatch.setattr(store_db.duckdb, "connect", connect)
+        monkeypatch.setattr(os, "access", lambda p, m, **kw: False if str(p) == str(path) else real_access(p, m, **kw))
+
+    return make
+
+
+def test_read_commands_work_on_a_file_the_user_cannot_write(db, pair_files, tmp_path, monkeypatch, unwritable, capsys):
+    monkeypatch.setenv("NST_NO_WORKER", "1")
+    content, style, _ = map(str, pair_files)
+    assert main(["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--db", str(db)]) == 0
+    unwritable(db)
+    capsys.readouterr()
+    for command in (
+        ["list"],
+        ["show", "1"],
+        ["studies"],
+        ["report", "1"],
+        ["export", "1", "--out", str(tmp_path / "run1")],
+        ["sql", "SELECT count(*) AS n FROM runs"],
+        ["snapshot", "--out", str(tmp_path / "copy.duckdb")],
+    ):
+        assert main([*command, "--db", str(db)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "queued" in out and "n\n 2" in out
+    assert (tmp_path / "run1" / "run.json").is_file() and (tmp_path / "copy.duckdb").is_file()
+
+
+def test_an_unwritable_store_behind_the_schema_says_how_to_migrate(tmp_path, unwritable, capsys):
+    from tests.store.test_migrations import _apply_first
+
+    path = tmp_path / "old.duckdb"
+    _apply_first(path, 2)
+    before = _tables(path)
+    unwritable(path)
+    assert main(["list", "--db", str(path)]) == 2
+    err = _one_error(capsys, f"database {path} is at schema v2 (this code needs v")
+    assert err.rstrip().endswith("open it once with write access to migrate")
+    assert _tables(path) == before
+
+
+def test_sql_prints_a_table_csv_or_json_and_refuses_writes(db, capsys):
+    from tests.store.test_store import _run
+
+    _run(db)
+    query = "SELECT id, status, style_layers, png FROM runs JOIN images ON images.id = runs.content_image"
+    assert main(["sql", query.replace("SELECT id,", "SELECT runs.id,"), "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["id", "status", "style_layers", "png"] and "<69 bytes>" in table
+    assert main(["sql", "SELECT id, style_layers FROM runs", "--format", "csv", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == "id,style_layers\n1,\"['block1_conv1', 'block2_conv1']\"\n"
+    assert main(["sql", "SELECT id, style_layers FROM runs", "--format", "json", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == '[{"id":1,"style_layers":["block1_conv1","block2_conv1"]}]\n'
+    assert main(["sql", "SELECT 1 AS a WHERE false", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == "a\n(0 rows)\n"
+    assert main(["sql", "UPDATE runs SET status = 'finished'", "--db", str(db)]) == 2
+    _one_error(capsys, "statements that write are refused")
+    assert main(["sql", "SELECT FROM WHERE", "--db", str(db)]) == 2
+    _one_error(capsys, "error: Parser Error: syntax error")
+    assert store_runs.get_run(db, 1)["status"] == "queued"
+
+
+def test_snapshot_command(db, tmp_path, capsys):
+    from tests.store.test_store import _run
+
+    _run(db)
+    out = tmp_path / "copy.duckdb"
+    assert main(["snapshot", "--out", str(out), "--db", str(db)]) == 0
+    assert f"to {out}" in capsys.readouterr().out
+    assert main(["snapshot", "--out", str(out), "--db", str(db)]) == 2
+    _one_error(capsys, "exists; give --force")
+    assert main(["snapshot", "--out", str(out), "--force", "--db", str(db)]) == 0
+    assert main(["snapshot", "--out", str(tmp_path / "nope" / "x.duckdb"), "--db", str(db)]) == 2
+    _one_error(capsys, "does not exist")
+    assert main(["sql", "SELECT count(*) AS n FROM runs", "--format", "csv", "--db", str(out)]) == 0
+    assert capsys.readouterr().out == "n\n1\n"
+
+
+# --- counts and messages ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_list_limit_below_one_is_refused(db, limit, capsys):
+    from tests.store.test_store import _run
+
+    _run(db)
+    assert main(["list", "--limit", limit, "--db", str(db)]) == 2
+    _one_error(capsys, f"--limit must be at least 1, got {limit}")
+    assert main(["list", "--limit", "1", "--db", str(db)]) == 0
+    assert "vgg16" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, env", [(["--slots", "0"], None), (["--slots", "-1"], None), ([], "0"), ([], "x")])
+def test_worker_slots_below_one_are_refused_at_parse_time(db, argv, env, monkeypatch, capsys):
+    if env is not None:
+        monkeypatch.setenv("NST_WORKERS", env)
+    with pytest.raises(SystemExit) as exit_:
+        main(["worker", *argv, "--db", str(db)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and "error: argument --slots:" in lines[-1]
+    assert len([line for line in lines if "error:" in line]) == 1
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "error, expected", [(None, "run 1 cancelled\n"), ("stopped by SIGTERM", "run 1 cancelled: stopped by SIGTERM\n")]
+)
+def test_a_cancelled_run_says_so_without_a_dangling_colon(
+    db, image_files, models, monkeypatch, capsys, error, expected
+):
+    import workbench.runner as runner
+
+    monkeypatch.setattr(
+        runner, "execute_run", lambda db_, run_id, *a, **kw: runner.RunOutcome(run_id, "cancelled", error)
+    )
+    content, style = map(str, image_files)
+    args = ["run", "--content", content, "--style", style, "--size", "32", "--iterations", "2", "--weights", "none"]
+    assert main([*args, "--db", str(db)], models) == 1
+    assert capsys.readouterr().err.endswith(expected)
