@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
@@ -36,6 +37,8 @@ from workbench.cli import (  # noqa: E402
     format_run,
     given_fields,
     load_images,
+    load_tensorflow,
+    native_logs_silenced,
     parse_seeds,
     study_image_paths,
     weights_by_backbone,
@@ -135,8 +138,16 @@ def _add_reader_parsers(sub) -> list[argparse.ArgumentParser]:
     return [sql, snap]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: `error: ...` and exit 2 (argparse's
+    own prints the usage block first); `--help` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog.removeprefix('python -m ')}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m workbench", description="Neural style transfer workbench")
+    parser = Parser(prog="python -m workbench", description="Neural style transfer workbench")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one style transfer and record it")
     run.add_argument("--content", required=True, help="content image file")
@@ -171,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     reader_parsers = _add_reader_parsers(sub)
     for p in (run, worker, lst, show, export, *study_parsers, *reader_parsers):
         p.add_argument("--db", default=None, help="database file [default: $NST_DB or data/nst.duckdb]")
+    for p in (run, worker, study_parsers[0], study_parsers[-1]):  # the commands that load TensorFlow
+        p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up log lines")
     return parser
 
 
@@ -180,7 +193,9 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
     # TensorFlow is loaded.
     content = load_image_file(args.content)
     style = load_image_file(args.style)
-    cfg = validate(config_from_args(args))
+    with native_logs_silenced(args.verbose):  # checking layer names builds a Keras graph
+        cfg = validate(config_from_args(args))
+    load_tensorflow(args.verbose)
     from workbench.queue import queue_arrays
     from workbench.runner import RunHooks, execute_run
 
@@ -211,6 +226,7 @@ def cmd_worker(args: argparse.Namespace, models: ModelCache) -> int:
     from workbench.runner import work_queue
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    load_tensorflow(args.verbose)
     done = work_queue(args.db, resolve_db_path(args.db), models, args.slots)
     logging.info("worker done: %d run(s)", done)
     return 0
@@ -284,11 +300,12 @@ def cmd_study(args: argparse.Namespace, models: ModelCache) -> int:
     weights = weights_by_backbone(args)
     photos, paintings, paired = study_image_paths(args.content, args.style, args.pair)
     contents, styles = load_images(photos), load_images(paintings)
-    for backbone, w in sorted(study_weights(preset, overrides, weights)):
-        if not is_random(w):
-            models.backbone(backbone, w, 0)  # fail before any row; kept for --wait and the judges
     req = StudyInputs(preset, overrides, seeds, contents, styles, weights, args.name, paired)
-    launch = launch_study(args.db, req)
+    with native_logs_silenced(args.verbose):  # layer checks and weights load Keras
+        for backbone, w in sorted(study_weights(preset, overrides, weights)):
+            if not is_random(w):
+                models.backbone(backbone, w, 0)  # fail before any row; kept for --wait and the judges
+        launch = launch_study(args.db, req)
     c = launch.counts
     print(
         f"study {launch.study_id} ({preset.name}{', resumed' if launch.resumed else ''}): {launch.cells} cells: "
@@ -296,6 +313,7 @@ def cmd_study(args: argparse.Namespace, models: ModelCache) -> int:
         f"{c['active']} already queued or running -> {resolve_db_path(args.db)}"
     )
     if args.wait:
+        load_tensorflow(args.verbose)
         return _wait_for_study(args.db, launch.study_id, models)
     if c["queued"] + c["requeued"] + c["active"]:
         proc = start_worker(resolve_db_path(args.db))
@@ -367,6 +385,7 @@ def cmd_metrics(args: argparse.Namespace, models: ModelCache) -> int:
         raise ConfigError("name run ids, or --all / --missing")
     neutral = {name: getattr(args, f"weights_{name}") for name in NEUTRAL_JUDGES if getattr(args, f"weights_{name}")}
     judges, failed = {**weights_by_backbone(args), **neutral}, 0
+    load_tensorflow(args.verbose)
     for run_id in run_ids:
         try:
             print(f"run {run_id}: {record_metrics(args.db, run_id, models, judges)} metrics stored")

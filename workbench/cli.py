@@ -4,8 +4,11 @@ and the text view of a run. Kept out of `__main__` so they can be tested directl
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,37 @@ from workbench.text import format_duration
 
 if TYPE_CHECKING:  # the CLI checks its input before it loads TensorFlow
     from engine.transfer import StepEvent
+
+
+@contextmanager
+def native_logs_silenced(verbose: bool = False) -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null inside the block, unless `verbose`.
+
+    TensorFlow's C++ start-up lines (absl's "I0000 …", the CUDA probe) are written to fd
+    2 directly, past `sys.stderr` and regardless of TF_CPP_MIN_LOG_LEVEL; the command
+    line's own messages come after the block. A Python exception still shows: it is
+    reported once the block has put fd 2 back."""
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def load_tensorflow(verbose: bool = False) -> None:
+    """Import TensorFlow and let it look for devices, quietly (see above)."""
+    with native_logs_silenced(verbose):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, Any]:
