@@ -30,8 +30,8 @@ from workbench.report import (
     fair_rows,
     format_value,
     is_raw_loss_table,
-    render_csv,
     report_markdown,
+    zip_csv,
 )
 from workbench.verdicts import display
 
@@ -136,10 +136,10 @@ def report_downloads(report: StudyReport) -> None:
         on_click="ignore",
     )
     right.download_button(
-        "Download every table (CSV)",
-        data=render_csv(report.tables, report.verdicts),
-        file_name=f"study{study_id}_report.csv",
-        mime="text/csv",
+        "Download every table (CSV files, zipped)",
+        data=zip_csv(report.tables, report.verdicts),
+        file_name=f"study{study_id}_tables.zip",
+        mime="application/zip",
         key="study_dl_report_csv",
         on_click="ignore",
     )

@@ -44,7 +44,7 @@ from workbench.cli import (  # noqa: E402
     weights_by_backbone,
 )
 from workbench.errors import USER_ERRORS, one_line  # noqa: E402
-from workbench.export import check_export_target, export_run  # noqa: E402
+from workbench.export import check_export_target, export_run, write_files  # noqa: E402
 from workbench.models import ModelCache  # noqa: E402
 from workbench.studies import PRESETS, get_preset, study_weights  # noqa: E402
 from workbench.text import format_eta, format_progress  # noqa: E402
@@ -112,7 +112,8 @@ def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
     report = sub.add_parser("report", help="a study's tables, fair metrics and verdicts, from the store")
     report.add_argument("study_id", type=int)
     report.add_argument("--format", choices=("md", "csv"), default="md")
-    report.add_argument("--table", default=None, help="CSV of this table only (e.g. table5)")
+    report.add_argument("--table", default=None, help="with --format csv: this table (e.g. table5, verdicts) to stdout")
+    report.add_argument("--out", default=None, help="with --format csv: one CSV file per table into this folder")
     metrics = sub.add_parser("metrics", help="(re)compute the fair metrics of finished runs")
     metrics.add_argument("run_ids", type=int, nargs="*", help="run ids")
     metrics.add_argument("--all", action="store_true", help="every finished run")
@@ -359,19 +360,30 @@ def cmd_studies(args: argparse.Namespace, models: ModelCache) -> int:
 
 @_reads_only
 def cmd_report(args: argparse.Namespace, models: ModelCache) -> int:
-    from workbench.report import build_report, render_csv, report_markdown
+    from workbench.report import build_report, csv_files, report_markdown
 
+    if args.format == "csv" and (args.table is None) == (args.out is None):
+        raise ConfigError("a CSV file holds one table: give --table ID for one to stdout, or --out DIR for all")
     report = build_report(args.db, args.study_id)
     if report is None:
         raise ConfigError(f"no study {args.study_id} in {resolve_db_path(args.db)}")
-    if args.format == "csv":
-        try:
-            sys.stdout.write(render_csv(report.tables, report.verdicts, args.table))
-        except KeyError as exc:
-            raise ConfigError(exc.args[0]) from None
-        return 0
-    sys.stdout.write(report_markdown(report))
+    if args.format == "md":
+        sys.stdout.write(report_markdown(report))
+    elif args.table is not None:
+        sys.stdout.write(_one_csv(report, args.table))
+    else:
+        written = write_files(Path(args.out), csv_files(report.tables, report.verdicts))
+        print(f"wrote {len(written)} CSV files to {Path(args.out).resolve()}")
     return 0
+
+
+def _one_csv(report, table: str) -> str:
+    from workbench.report import render_csv
+
+    try:
+        return render_csv(report.tables, report.verdicts, table)
+    except KeyError as exc:
+        raise ConfigError(exc.args[0]) from None
 
 
 def cmd_metrics(args: argparse.Namespace, models: ModelCache) -> int:

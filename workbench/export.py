@@ -1,4 +1,5 @@
-"""Writing one run's images, iterations and settings to a folder (`export RUN --out DIR`).
+"""Writing files to a folder the user names: one run's images, iterations and settings
+(`export RUN --out DIR`), a study's tables (`report --format csv --out DIR`).
 
 The folder is written completely or not at all: the files go into a temporary folder next
 to the target, which is renamed into place once everything is written (and removed if
@@ -12,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,23 @@ def export_run(db: Any, run: dict[str, Any], out: Path, force: bool = False) -> 
     `out` may be missing (it is created, with its parents) or an empty folder; a
     non-empty folder only with `force`, which replaces the export's files in it and
     keeps the others. Anything else is an `ExportError` and nothing is written."""
+    return write_folder(out, lambda folder: _write_files(db, run, folder), force)
+
+
+def write_files(out: Path, files: dict[str, str | bytes], force: bool = False) -> list[Path]:
+    """Write `files` (name -> text or bytes) into folder `out`, as `write_folder` does."""
+
+    def write(folder: Path) -> list[str]:
+        for name, data in files.items():
+            (folder / name).write_bytes(data.encode() if isinstance(data, str) else data)
+        return list(files)
+
+    return write_folder(out, write, force)
+
+
+def write_folder(out: Path, write: Callable[[Path], list[str]], force: bool = False) -> list[Path]:
+    """Run `write(folder)` (returns the relative paths it wrote) on a temporary folder next
+    to `out`, then rename it into place: `out` is written completely or not at all."""
     check_export_target(out, force)
     out = Path(out).expanduser().resolve()
     created = _make_folders(out.parent, out)
@@ -65,7 +84,7 @@ def export_run(db: Any, run: dict[str, Any], out: Path, force: bool = False) -> 
         _remove_folders(created)
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
-        names = _write_files(db, run, tmp)
+        names = write(tmp)
         _move_into_place(tmp, out, names)
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None

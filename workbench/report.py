@@ -8,7 +8,9 @@ Markdown, to three significant figures; separate std columns and full precision 
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -220,14 +222,27 @@ def _settings(shared: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(shared.items())) or "preset defaults"
 
 
-def render_csv(tables: list[StudyTable], verdicts: pd.DataFrame, only: str | None = None) -> str:
-    """Every table as CSV, each after a `# id: title` line (or just table `only`, bare)."""
-    if only is not None:
-        match = [t for t in tables if t.id == only]
-        if not match:
-            raise KeyError(f"no table {only!r}; this study has: {', '.join(t.id for t in tables)}")
-        return match[0].frame.to_csv(index=False)
-    parts = [f"# {t.id}: {t.title}\n{t.frame.to_csv(index=False)}" for t in tables]
+def csv_files(tables: list[StudyTable], verdicts: pd.DataFrame) -> dict[str, str]:
+    """One CSV per table (and `verdicts.csv` when there are verdicts), by file name: a
+    CSV file holds one table, which is what every CSV reader expects."""
+    files = {f"{t.id}.csv": t.frame.to_csv(index=False) for t in tables}
     if not verdicts.empty:
-        parts.append("# verdicts\n" + verdicts.to_csv(index=False))
-    return "\n".join(parts)
+        files["verdicts.csv"] = verdicts.to_csv(index=False)
+    return files
+
+
+def render_csv(tables: list[StudyTable], verdicts: pd.DataFrame, only: str) -> str:
+    """Table `only` (a table id, or "verdicts") as CSV; `KeyError` names the choices."""
+    files = csv_files(tables, verdicts)
+    if f"{only}.csv" not in files:
+        raise KeyError(f"no table {only!r}; this study has: {', '.join(name[:-4] for name in files)}")
+    return files[f"{only}.csv"]
+
+
+def zip_csv(tables: list[StudyTable], verdicts: pd.DataFrame) -> bytes:
+    """Every table's CSV in one ZIP archive (the dashboard's "all tables" download)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in csv_files(tables, verdicts).items():
+            archive.writestr(name, text)
+    return buffer.getvalue()

@@ -1,6 +1,8 @@
 """The Markdown report: a header that states what ran, raw-loss warnings, the cross-evaluation
 in its own table, verdicts with intervals, three significant figures."""
 
+import pytest
+
 from store import metrics as store_metrics
 from store import studies as store_studies
 from tests.store.test_studies import _finish, _study
@@ -60,3 +62,24 @@ def test_report_states_what_ran_and_warns_on_raw_losses(db):
     assert "1.23457" not in text
     assert [t.id for t in report.tables][-2:] == ["fair", "cross_eval"]
     assert build_report(db, 99) is None
+
+
+def test_every_csv_holds_one_table_and_the_zip_holds_them_all():
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    from store.studies import StudyTable
+    from workbench.report import csv_files, render_csv, zip_csv
+
+    tables = [StudyTable("table3", "T3", pd.DataFrame({"iteration": [1], "a": [2.0]}))]
+    verdicts = pd.DataFrame({"metric": ["ssim"], "sentence": ["no clear difference"]})
+    files = csv_files(tables, verdicts)
+    assert list(files) == ["table3.csv", "verdicts.csv"]
+    assert all(not text.startswith("#") for text in files.values())  # no comment lines: any reader takes it
+    assert render_csv(tables, verdicts, "verdicts") == files["verdicts.csv"]
+    with pytest.raises(KeyError, match="this study has: table3, verdicts"):
+        render_csv(tables, verdicts, "table9")
+    names = zipfile.ZipFile(io.BytesIO(zip_csv(tables, verdicts))).namelist()
+    assert names == ["table3.csv", "verdicts.csv"]

@@ -178,6 +178,11 @@ def test_study_end_to_end_resume_and_report(db, image_files, models, capsys):
     assert "0 queued, 1 re-queued, 1 already finished" in capsys.readouterr().out
     assert len(store_studies.study_runs(db, 1)) == 2 and store_studies.study_progress(db, 1)["finished"] == 2
 
+    assert main(["report", "1", "--format", "csv", "--db", str(db)]) == 2  # a CSV holds one table
+    assert "give --table ID" in capsys.readouterr().err
+    assert main(["report", "1", "--format", "csv", "--out", str(db.parent / "tables"), "--db", str(db)]) == 0
+    assert "wrote 5 CSV files" in capsys.readouterr().out  # tables 3, 4, 5 and the final one, verdicts
+    assert sorted(p.name for p in (db.parent / "tables").iterdir())[-1] == "verdicts.csv"
     assert main(["report", "1", "--format", "csv", "--table", "table3", "--db", str(db)]) == 0
     table3 = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(table3.columns) == ["iteration", "VGG16 loss", "ResNet50 loss"] and list(table3["iteration"]) == [
