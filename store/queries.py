@@ -20,6 +20,7 @@ import pandas as pd
 
 from store.db import connect
 from store.runs import ACTIVE, config_columns
+from store.studies import report_steps
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +315,17 @@ def run_params(db: Any, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
         if df[c].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
             df[c] = df[c].map(lambda v: ", ".join(str(x) for x in v))
     return df
+
+
+def report_interval(db: Any, run_ids: list[int] | tuple[int, ...]) -> int:
+    """The step interval of Tables 3-4 for these runs, as a study report chooses it: every
+    100 steps for runs of 1000 or more, a tenth of the longest run otherwise (so a short
+    run's table is never empty)."""
+    with connect(db) as con:
+        longest = con.execute(
+            "SELECT coalesce(max(iterations), 0) FROM runs WHERE id IN (SELECT unnest(?::INTEGER[]))", [_ids(run_ids)]
+        ).fetchone()[0]
+    return report_steps(int(longest))
 
 
 def compare_tables(db: Any, run_ids: list[int] | tuple[int, ...], every: int = 100) -> dict[str, pd.DataFrame]:

@@ -235,3 +235,12 @@ def test_run_choices_and_params(db):
     assert list(queries.run_choices_by_id(db, [done, 999])["id"]) == [done]
     params = queries.run_params(db, [queued, done])
     assert list(params["id"]) == [done, queued] and params["style_layers"].iloc[0] == "block1_conv1, block2_conv1"
+
+
+def test_the_table_interval_follows_the_runs_so_short_runs_fill_tables_3_and_4(db):
+    short = [make_run(db, "vgg16", steps=30), make_run(db, "resnet50", steps=50)]
+    assert queries.report_interval(db, short) == 5  # a tenth of the longest run
+    every = queries.report_interval(db, short)
+    assert not queries.compare_tables(db, short, every=every)["every_n"].empty
+    assert queries.compare_tables(db, short, every=100)["every_n"].empty  # the old fixed default: nothing
+    assert queries.report_interval(db, [make_run(db, "vgg16", steps=1000)]) == 100
