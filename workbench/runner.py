@@ -7,9 +7,7 @@ fair metrics are computed (`workbench.judging`).
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -27,6 +25,7 @@ from store.db import retry_while_locked
 from store.recorder import ITERATION_COLUMNS, RunRecorder
 from workbench.judging import record_metrics
 from workbench.models import ModelCache
+from workbench.slots import worker_slot
 
 log = logging.getLogger(__name__)
 
@@ -172,27 +171,6 @@ def _close(db, run_id: int, recorder: RunRecorder, status: str, hooks: RunHooks,
             lambda: store_runs.finish_run(db, run_id, status, steps_done=recorder.steps_logged, **fields),
             _waiting(hooks, run_id),
         )
-
-
-@contextmanager
-def worker_slot(db_path: Path, slots: int) -> Iterator[int | None]:
-    """Hold one of `slots` per-database worker lock files, or yield None if all are
-    taken: at most `slots` workers run per database on this machine."""
-    for slot in range(slots):
-        fh = open(f"{db_path}.worker{slot}.lock", "w")  # noqa: SIM115 - held while working
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            continue
-        try:
-            fh.write(str(os.getpid()))
-            fh.flush()
-            yield slot
-        finally:
-            fh.close()
-        return
-    yield None
 
 
 def work_queue(
