@@ -21,6 +21,7 @@ import streamlit as st
 
 from dashboard import charts, fair
 from dashboard.common import run_label
+from dashboard.text import md_escape
 from engine.config import compared_fields
 from store import metrics as store_metrics
 from store import queries
@@ -260,7 +261,8 @@ def outputs_section(db: Any, params: pd.DataFrame) -> None:
     images = queries.pngs(db, shown["output_image"].tolist())
     cols = st.columns(min(4, len(shown)))
     for i, (_, row) in enumerate(shown.iterrows()):
-        label = " · ".join([f"#{row['id']}", *(f"{c}={_fmt(row[c])}" for c in diff)])
+        # Image names and weights paths are the user's: a caption renders Markdown.
+        label = " · ".join([f"#{row['id']}", *(f"{c}={md_escape(_fmt(row[c]))}" for c in diff)])
         cols[i % len(cols)].image(images.get(row["output_image"]), caption=label, width="stretch")
 
 

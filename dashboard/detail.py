@@ -27,6 +27,7 @@ from dashboard.common import (
     status_label,
     sync_run_from_url,
 )
+from dashboard.text import md_escape
 from store import images as store_images
 from store import queries
 from store import runs as store_runs
@@ -85,7 +86,7 @@ def header(run: dict[str, Any]) -> None:
     st.caption(f"Losses: {convention} convention (`{run['gram_convention']}`)")
     random_weights_warning(run["weights"])
     if present(run["error"]):
-        st.error(f"Error: {run['error']}")
+        st.error(f"Error: {md_escape(run['error'])}")  # errors name the user's files
 
 
 def images_section(db: Any, run: dict[str, Any]) -> None:
@@ -191,7 +192,8 @@ def _rerun(db: Any, run_id: int) -> None:
     try:
         new_id = launch.rerun(db, run_id)
     except Exception as exc:  # validation errors of an old config, missing images
-        st.session_state[NOTICE] = ("error", f"Could not re-run: {one_line(exc)}")
+        # The error can name a missing image or weights file: shown as text, not Markdown.
+        st.session_state[NOTICE] = ("error", f"Could not re-run: {md_escape(one_line(exc))}")
         return
     worker = start_worker(db_path())
     started = "" if worker else " (no worker started)"
@@ -237,7 +239,8 @@ def confirm_delete(db: Any, run_id: int) -> None:
 
 
 def show_notice() -> None:
-    """The message left by the last action, once."""
+    """The message left by the last action, once (Markdown: user text in it is escaped
+    where the message is made)."""
     kind, text = st.session_state.pop(NOTICE, (None, None))
     if kind == "error":
         st.error(text)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import nav
 from dashboard.common import fmt_loss, present, status_label, thumb
+from dashboard.text import md_escape
 from engine.weights import is_random
 from store import queries
 
@@ -73,9 +74,9 @@ def card(row: Any) -> None:
             f"final loss {fmt_loss(row['total_loss'])} · {row['steps_done']}/{row['iterations']} steps · "
             f"{row['size']} px{random} · {row['created_at']:%Y-%m-%d %H:%M} UTC"
         )
-        st.caption(f"layers: {row['layer_set']}")
+        st.caption(f"layers: {md_escape(row['layer_set'])}")
         if present(row["tags"]) and len(row["tags"]):
-            st.caption("tags: " + ", ".join(row["tags"]))
+            st.caption("tags: " + ", ".join(md_escape(t) for t in row["tags"]))  # typed by users
         nav.link("run", label="Open run detail", run_id=int(row["id"]), icon=":material/description:")
 
 

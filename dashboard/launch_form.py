@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboard import launch
 from dashboard.common import db_path
+from dashboard.text import md_escape
 from engine.backbones import layer_names
 from engine.config import (
     FIELDS,
@@ -31,7 +32,7 @@ from engine.config import (
     per_backbone_fields,
 )
 from engine.errors import ImageError
-from engine.images import open_image
+from engine.images import open_thumbnail
 from store import images as store_images
 from workbench.errors import USER_ERRORS, one_line
 from workbench.queue import NO_WORKER_ENV, start_worker
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 GROUPS = {"speed": "Optimiser and speed"}  # field metadata "group" -> the expander holding its widgets
 WATCH_KEY = "launch_watch"  # session list of run ids the live view follows
+PREVIEW_SIDE = 160  # px, the longest side of an upload's preview
 
 
 def key(name: str) -> str:
@@ -56,9 +58,10 @@ def cached_layer_names(backbone: str) -> tuple[str, ...]:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def upload_preview(data: bytes, name: str) -> bytes:
-    """A small PNG preview of uploaded bytes; raises ImageError if unreadable."""
-    img = open_image(data, name)
-    img.thumbnail((160, 160))
+    """A small PNG preview of uploaded bytes; raises ImageError if unreadable or over the
+    pixel limit. Never decodes a large image at full size in the server (a JPEG is
+    decoded at 1/2 to 1/8 scale), and refuses a huge one from its header alone."""
+    img = open_thumbnail(data, name, PREVIEW_SIDE)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -194,10 +197,12 @@ def image_picker(db: Any, role: str) -> launch.ImageInput | None:
         )
     if upload is not None:
         data = upload.getvalue()
+        shown = launch.display_name(upload.name)
         try:
-            st.image(upload_preview(data, upload.name), caption=launch.display_name(upload.name), width=120)
+            # File names are the user's: a caption and an error box render Markdown.
+            st.image(upload_preview(data, upload.name), caption=md_escape(shown) if shown else None, width=120)
         except ImageError as exc:
-            st.error(one_line(exc))
+            st.error(md_escape(one_line(exc)))
             return None
         return launch.ImageInput(data=data, name=upload.name)
     if pick is None:
@@ -237,12 +242,12 @@ def render(db: Any) -> None:
     try:
         values = collect(raw)
         configs = launch.both_backbone_configs(values) if both else [launch.build_config(values)]
-    except USER_ERRORS as exc:
-        feedback.error(one_line(exc), icon="🚫")
+    except USER_ERRORS as exc:  # errors and notes name the user's files: shown as text
+        feedback.error(md_escape(one_line(exc)), icon="🚫")
         return
     for note in dict.fromkeys(launch.check_weights(c.weights, c.backbone) for c in configs):
         if note:
-            feedback.warning(note)
+            feedback.warning(md_escape(note))
     if not (run or both):
         return
     if content is None or style is None:
@@ -251,4 +256,4 @@ def render(db: Any) -> None:
     try:
         feedback.success(_queue(db, configs, content, style), icon="✅")
     except USER_ERRORS as exc:
-        feedback.error(one_line(exc), icon="🚫")
+        feedback.error(md_escape(one_line(exc)), icon="🚫")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import charts, nav
 from dashboard.common import db_path, fmt_loss, present, progress_text, status_label
+from dashboard.text import md_escape
 from store import queries
 from store import runs as store_runs
 from workbench.queue import NO_WORKER_ENV, start_worker
@@ -50,7 +51,7 @@ def _card(db: Any, row: Any, curve: pd.DataFrame) -> None:
         if row["status"] == "queued":
             st.caption("Waiting for a worker to pick it up.")
         if present(row["error"]):
-            st.error(row["error"])
+            st.error(md_escape(row["error"]))  # errors name the user's files
         left, right = st.columns([3, 2])
         with left:
             if not curve.empty:

@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard import launch, launch_form
 from dashboard import studies as study_rules
 from dashboard.common import db_path
+from dashboard.text import md_escape
 from engine.config import FIELDS, label
 from engine.errors import ConfigError, ImageError
 from store import images as store_images
@@ -69,7 +70,7 @@ def _readable(upload: Any) -> bool:
     try:
         st.image(launch_form.upload_preview(upload.getvalue(), upload.name), width=56)
     except ImageError as exc:
-        st.error(one_line(exc))
+        st.error(md_escape(one_line(exc)))  # names the uploaded file: text, not Markdown
         return False
     return True
 
@@ -154,9 +155,9 @@ def render(db: Any) -> None:
     try:
         request = _request(preset, raw)
         for note in study_rules.weights_warnings(preset, request.overrides, request.weights):
-            feedback.warning(note)
-    except USER_ERRORS as exc:
-        feedback.error(one_line(exc), icon="🚫")
+            feedback.warning(md_escape(note))
+    except USER_ERRORS as exc:  # errors and notes name the user's files: shown as text
+        feedback.error(md_escape(one_line(exc)), icon="🚫")
         return
     cells = study_rules.cell_count(preset, len(request.contents), len(request.styles), len(request.seeds))
     feedback.caption(
@@ -168,4 +169,4 @@ def render(db: Any) -> None:
     try:
         feedback.success(_launch(db, request), icon="✅")
     except USER_ERRORS as exc:
-        feedback.error(one_line(exc), icon="🚫")
+        feedback.error(md_escape(one_line(exc)), icon="🚫")

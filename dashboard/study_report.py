@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboard import charts, fair
 from dashboard import studies as study_rules
+from dashboard.text import md_escape
 from store import metrics as store_metrics
 from store.studies import StudyTable
 from workbench.report import (
@@ -116,7 +117,7 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
             st.altair_chart(charts.metric_bars(long), key="study_chart_fair")
         fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
     for judge, why in store_metrics.skipped_judges(db, study_id).items():
-        st.caption(f"{display(judge)} judge {why}")
+        st.caption(f"{display(judge)} judge {md_escape(why)}")  # the reason can name a path or an error
     by_variant = store_metrics.compares_variants(spec)
     fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id, by_variant=by_variant), "study")
     fair.verdicts_section(verdicts, "study", _weights(spec))

@@ -23,6 +23,7 @@ from dashboard.common import (
     sync_run_from_url,
 )
 from dashboard.study_form import NOTICE, PICKER
+from dashboard.text import md_escape
 from store import images as store_images
 from store import runs as store_runs
 from store import studies as store_studies
@@ -70,12 +71,15 @@ def list_section(studies: pd.DataFrame) -> None:
 
 
 def header(db: Any, study: dict[str, Any]) -> None:
-    """The study's name, description, shared settings and input images."""
+    """The study's name, description, shared settings and input images.
+
+    The name, the settings' values and the weights files' paths are the user's text:
+    escaped, since a subheader and a caption render Markdown."""
     spec = study["spec"]
-    st.subheader(f"Study #{study['id']} · {study['name']} · {study['preset']}")
-    shared = ", ".join(f"{k} = {v}" for k, v in sorted(spec["shared"].items())) or "the preset's defaults"
+    st.subheader(f"Study #{study['id']} · {md_escape(study['name'])} · {study['preset']}")
+    shared = ", ".join(f"{k} = {md_escape(v)}" for k, v in sorted(spec["shared"].items())) or "the preset's defaults"
     weights = spec.get("weights_by_backbone") or {}
-    files = f"; weights files: {', '.join(f'{b}: {p}' for b, p in weights.items())}" if weights else ""
+    files = f"; weights files: {', '.join(f'{b}: {md_escape(p)}' for b, p in weights.items())}" if weights else ""
     images = (
         f"{len(spec['pairs'])} photo × painting pair(s)"
         if spec.get("pairs") is not None
@@ -100,11 +104,13 @@ def _resume(db: Any, study_id: int) -> None:
         st.session_state[NOTICE] = ("success", study_rules.launch_message(result, worker is not None))
     except Exception as exc:  # a callback's error would otherwise be a traceback
         log.exception("resume of study %s failed", study_id)
-        st.session_state[NOTICE] = ("error", f"Could not resume study #{study_id}: {one_line(exc)}")
+        # The error can name the user's files or weights paths: shown as text, not Markdown.
+        st.session_state[NOTICE] = ("error", f"Could not resume study #{study_id}: {md_escape(one_line(exc))}")
 
 
 def show_notice() -> None:
-    """The outcome of the last launch or resume, shown once."""
+    """The outcome of the last launch or resume, shown once (Markdown: user text in it
+    is escaped where the notice is made)."""
     notice = st.session_state.pop(NOTICE, None)
     if notice:
         kind, text = notice

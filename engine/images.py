@@ -1,12 +1,16 @@
 """Image I/O with Pillow: whatever is on the user's disk -> RGB uint8 arrays, and back.
 
-Only this module decodes image files, and it refuses oversized images *before* decoding
-(a PNG header can claim 50,000 x 50,000 px in a few bytes).
+Only this module decodes image files, and it refuses oversized images *before* decoding:
+a PNG header can claim 50,000 x 50,000 px in a few bytes, and a 97 KB PNG of 10,000 x
+10,000 px decodes to gigabytes. `Image.open` reads only the header, so the size is checked
+there against the project's own limit, `MAX_PIXELS`; Pillow's own decompression-bomb check
+(a different number) is kept out of the way so it never answers first.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +18,57 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from engine.errors import ImageError
 
-# Larger than any photo a user would style (about 16k x 16k) but far below what would
-# exhaust memory when decoded as RGB.
-MAX_PIXELS = 268_000_000
+# 64 Mpx: larger than any camera photo a user would style (8000 x 8000 is 64 Mpx), and a
+# memory budget we can afford: decoded as 8-bit RGB it is 192 MB (3 bytes a pixel).
+MAX_PIXELS = 64_000_000
+
+# Pillow's limit is a module global; it is switched off only while a header is read, under
+# this lock, so two threads (Streamlit runs sessions in threads) cannot restore it wrongly.
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
-def open_image(data: bytes, name: str = "image") -> Image.Image:
-    """Decode bytes to an upright RGB Pillow image, refusing bombs before decoding."""
+def check_pixels(size: tuple[int, int], name: str = "image") -> None:
+    """Raise ImageError when an image of `size` (width, height) is over `MAX_PIXELS`."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{name}: {width} x {height} px is {width * height:,} pixels, over the {MAX_PIXELS:,} pixel limit "
+            f"({MAX_PIXELS // 1_000_000} Mpx)"
+        )
+
+
+def _open_header(data: bytes, name: str) -> Image.Image:
+    """`Image.open` (reads the header only, decodes nothing) and the project's pixel check.
+
+    Pillow's own bomb check would otherwise fire first above its ~179 Mpx with a message
+    naming its number, not ours; with it off for the header, ours is the only limit."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            img = Image.open(io.BytesIO(data))
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    check_pixels(img.size, name)
+    return img
+
+
+def _decode(data: bytes, name: str, side: int | None) -> Image.Image:
+    """Header check, first frame, optional thumbnail of longest side `side`, upright RGB.
+
+    Every error a user's file can cause becomes one ImageError line naming the file."""
     if not data:
         raise ImageError(f"{name}: file is empty")
     try:
-        img = Image.open(io.BytesIO(data))
-        if img.width * img.height > MAX_PIXELS:
-            raise ImageError(f"{name}: {img.width} x {img.height} px is over the {MAX_PIXELS:,} pixel limit")
+        img = _open_header(data, name)
         img = next(ImageSequence.Iterator(img))  # animated GIF/PNG: the first frame
+        if side is not None:
+            img = _shrink(img, side)
         img = ImageOps.exif_transpose(img)  # phone photos: honour the EXIF rotation
         return _to_rgb(img)
     except ImageError:
         raise
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError:  # a later GIF frame can grow past the header's size
         raise ImageError(f"{name}: image is over the {MAX_PIXELS:,} pixel limit") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a readable image file") from None
@@ -40,11 +76,37 @@ def open_image(data: bytes, name: str = "image") -> Image.Image:
         raise ImageError(f"{name}: damaged or truncated image ({exc})") from None
 
 
+def _shrink(img: Image.Image, side: int) -> Image.Image:
+    """Shrink to fit `side` x `side` without decoding a large JPEG at full size.
+
+    `draft` makes the JPEG decoder itself scale by 1/2, 1/4 or 1/8 (never below `side`),
+    then `thumbnail` reduces by whole factors (`Image.reduce`) and resamples the rest."""
+    img.draft("RGB", (side, side))  # no-op for formats without scaled decoding
+    try:
+        img.thumbnail((side, side))
+    except ValueError:  # a mode Pillow cannot resample (e.g. 16-bit): convert first
+        img = _to_rgb(img)
+        img.thumbnail((side, side))
+    return img
+
+
+def open_image(data: bytes, name: str = "image") -> Image.Image:
+    """Decode bytes to an upright RGB Pillow image at full size, refusing images over
+    `MAX_PIXELS` before decoding."""
+    return _decode(data, name, None)
+
+
+def open_thumbnail(data: bytes, name: str, side: int) -> Image.Image:
+    """An upright RGB preview whose longest side is at most `side` px, refusing images over
+    `MAX_PIXELS` before decoding; JPEGs are decoded at a reduced scale (`Image.draft`)."""
+    return _decode(data, name, side)
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Greyscale, 16-bit, palette, CMYK and alpha images -> 8-bit RGB on white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits instead of letting Pillow clip at 255.
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img, dtype=np.float32)  # float32: half the memory of float64, exact enough
         peak = 65535.0 if arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode == "P":

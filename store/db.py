@@ -91,8 +91,10 @@ def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def _is_lock_error(exc: Exception) -> bool:
+    """Another process holds the file. "lock" as a word: a full disk's "Could not write
+    block" is not a lock, and waiting it out would only delay the failure it is."""
     text = str(exc).lower()
-    return "lock" in text or "resource temporarily unavailable" in text
+    return re.search(r"\block\b", text) is not None or "resource temporarily unavailable" in text
 
 
 def _open(path: Path, deadline: float, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import io
 
-from dashboard import launch
+import pytest
+from PIL import Image, ImageFile, JpegImagePlugin
+
+from dashboard import launch, launch_form
 from engine.backbones import BACKBONES
 from engine.errors import ConfigError, ImageError, UnknownLayerError, UserError, WeightsError
 from store import images as store_images
@@ -59,3 +62,38 @@ def test_uploaded_names_are_display_names_only(db, image_files):
     assert launch.store_input(db, launch.ImageInput(image_id=image_id)) == image_id
     with pytest.raises(ConfigError, match="no longer in the store"):
         launch.store_input(db, launch.ImageInput(image_id="0" * 64))
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_upload_preview_refuses_a_huge_image_from_its_header(monkeypatch):
+    huge = _encode(Image.new("1", (10_000, 10_000)), "PNG")  # 100 Mpx in ~12 KB
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("decoded an image over the pixel limit")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageError, match="huge.png: 10000 x 10000 px .* over the 64,000,000 pixel limit"):
+        launch_form.upload_preview(huge, "huge.png")
+
+
+def test_upload_preview_decodes_a_large_jpeg_at_reduced_scale(monkeypatch):
+    data = _encode(Image.new("RGB", (2400, 1600), (10, 120, 200)), "JPEG")
+    decoded: list[tuple[int, int]] = []
+    original = JpegImagePlugin.JpegImageFile.load
+
+    def spy(self):
+        out = original(self)
+        decoded.append(self.size)
+        return out
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    preview = Image.open(io.BytesIO(launch_form.upload_preview(data, "big.jpg")))
+    assert preview.format == "PNG" and max(preview.size) <= launch_form.PREVIEW_SIDE
+    assert decoded[0] == (300, 200)  # 1/8 of 2400 x 1600: never decoded at full size
+    assert all(max(size) <= 300 for size in decoded)

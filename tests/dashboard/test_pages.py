@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import launch as launch_rules
 from engine.backbones import BACKBONES
+from engine.errors import ConfigError
 from engine.losses import CONVENTIONS
 from store import images as store_images
 from store import runs as store_runs
@@ -18,6 +22,22 @@ PAGES = ("home.py", "launch.py", "gallery.py", "run_detail.py", "compare.py")
 
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
+
+
+# User text that Markdown would render as bold and as an image the browser fetches.
+EVIL = "**bold** ![t](http://127.0.0.1:9/x.png)"
+EVIL_FILE = "**bold** ![t](x.png).png"  # an uploaded file's name has no slashes
+
+
+def shown(elements) -> str:
+    """What a reader sees of Markdown elements that escape user text: the escapes removed."""
+    return re.sub(r"\\(.)", r"\1", texts(elements))
+
+
+def assert_escaped(source: str) -> None:
+    """The Markdown source of an element shows the user's text escaped, never raw."""
+    assert r"\*\*bold\*\*" in source and r"\!\[t\]" in source, source
+    assert "**bold**" not in source and "![t](" not in source, source
 
 
 def links(at: AppTest) -> list[tuple[str, str, str]]:
@@ -180,7 +200,7 @@ def test_launch_validation_error_is_shown_and_nothing_is_queued(populated):
     at = page("launch.py").run()
     at.number_input(key="launch_learning_rate").set_value(0.0).run()
     assert not at.exception
-    assert "learning rate must be > 0" in texts(at.sidebar.error)
+    assert "learning rate must be > 0" in shown(at.sidebar.error)
     at.button(key="launch_run").click().run()
     assert len(store_runs.list_runs(populated)) == 2
 
@@ -439,3 +459,93 @@ def test_home_router_serves_every_page(populated):
         at.switch_page(f"views/{script}").run()
         assert_clean(at)
         assert at.title[0].value == title
+
+
+# --- user text is shown as text, never as Markdown ----------------------------------------------
+
+
+def test_gallery_shows_tags_as_text(populated):
+    store_runs.set_notes_tags(populated, 1, EVIL, [EVIL, "keep"])
+    at = page("gallery.py").run()
+    assert_clean(at)
+    tags = [str(c.value) for c in at.caption if str(c.value).startswith("tags:")]
+    assert len(tags) == 1
+    assert_escaped(tags[0])
+
+
+def evil_named_run(db, name: str = EVIL) -> int:
+    """A finished copy of run 2 whose content image (other pixels) is stored as `name`."""
+    run = store_runs.get_run(db, 2)
+    rgb = store_images.get_array(db, run["content_image"])[::-1, ::-1].copy()
+    image = store_images.put_image(db, rgb, name)
+    run_id = store_runs.create_run(db, run["config"], image, run["style_image"], run["gram_convention"])
+    store_runs.claim_run(db, run_id, "tf", "CPU")
+    rec = RunRecorder(db, run_id)
+    for step in (1, 2):
+        rec.add_iteration((step, 1.0 / step, 0.5, 0.5, 0.0, 0.1, step * 0.1, 32))
+    rec.flush()
+    store_runs.finish_run(db, run_id, "finished", output_image=run["output_image"], total_loss=0.5, steps_done=2)
+    return run_id
+
+
+def test_compare_labels_show_image_names_as_text(populated):
+    run_id = evil_named_run(populated)
+    at = page("compare.py").run()
+    at.multiselect(key="compare_runs").set_value([2, run_id]).run()
+    assert not at.exception
+    captions = [c for img in at.image for c in img.captions]
+    assert len(captions) == 2 and all("content_name=" in c for c in captions)
+    assert_escaped(next(c for c in captions if f"#{run_id}" in c))
+
+
+def test_launch_shows_upload_names_as_text(db, image_files):
+    content, _ = image_files
+    at = page("launch.py").run()
+    at.file_uploader(key="launch_content_upload").set_value((EVIL_FILE, content.read_bytes(), "image/jpeg"))
+    at.file_uploader(key="launch_style_upload").set_value((EVIL_FILE, b"not an image", "image/png"))
+    at.run()
+    assert not at.exception
+    captions = [c for img in at.sidebar.image for c in img.captions]
+    assert len(captions) == 1
+    assert_escaped(captions[0])  # the preview's caption
+    assert "not a readable image file" in texts(at.error)
+    assert_escaped(texts(at.error))  # the error names the file
+
+
+def test_launch_shows_paths_in_errors_and_warnings_as_text(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / EVIL_FILE))  # ImageNet weights not cached there
+    at = page("launch.py").run()
+    assert not at.exception
+    assert "are not cached at" in texts(at.sidebar.warning)
+    assert_escaped(texts(at.sidebar.warning))
+    at.radio(key="launch_weights").set_value("local file").run()
+    at.text_input(key="launch_weights_path").input(f"/nowhere/{EVIL_FILE}.h5").run()
+    assert not at.exception
+    assert "does not exist" in texts(at.sidebar.error)
+    assert_escaped(texts(at.sidebar.error))
+
+
+def test_run_errors_naming_user_files_are_text(populated):
+    run_id = queue_copy(populated)
+    store_runs.finish_run(populated, run_id, "failed", error=f"{EVIL_FILE}: damaged or truncated image")
+    at = page("launch.py")
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert not at.exception
+    assert_escaped(texts(at.error))  # the live view's card
+    at = detail(run_id)
+    assert not at.exception
+    assert "Error: " in texts(at.error)
+    assert_escaped(texts(at.error))  # Run detail's header
+
+
+def test_run_detail_rerun_error_is_text(populated, monkeypatch):
+    def fail(db, run_id):
+        raise ConfigError(f"image {EVIL_FILE} is no longer in the store")
+
+    monkeypatch.setattr(launch_rules, "rerun", fail)
+    at = detail(2)
+    at.button(key="detail_rerun").click().run()
+    assert not at.exception
+    assert "Could not re-run" in texts(at.error)
+    assert_escaped(texts(at.error))

@@ -13,7 +13,9 @@ from dashboard import studies as study_rules
 from engine.errors import ConfigError, WeightsError
 from store import runs as store_runs
 from store import studies as store_studies
+from store.metrics import get_metrics, put_metrics
 from tests.dashboard.conftest import assert_clean, page
+from tests.dashboard.test_pages import EVIL, EVIL_FILE, assert_escaped, shown
 from workbench.studies import PRESETS, get_preset
 
 
@@ -44,7 +46,7 @@ def test_empty_store_then_launch_from_uploads(db, image_files):
     at.file_uploader(key="study_content_upload").set_value([("photo.jpg", content.read_bytes(), "image/jpeg")])
     at.file_uploader(key="study_style_upload").set_value([("a.png", style.read_bytes(), "image/png")])
     tiny_form(at, "backbones", "x")
-    assert "seeds expects comma-separated integers" in texts(at.sidebar.error)
+    assert "seeds expects comma-separated integers" in shown(at.sidebar.error)
     at.text_input(key="study_seeds").input("0, 1").run()
     assert_clean(at)
     assert "2 variants × 1 content × 1 style image(s) × 2 seed(s) = 4 runs" in texts(at.sidebar.caption)
@@ -233,3 +235,65 @@ def test_a_study_of_explicit_pairs_resumes_as_the_same_study(populated):
     assert again.paired and [i.image_id for i in again.contents] == [photo, painting]
     resumed = study_rules.start(populated, again)
     assert resumed.study_id == launched.study_id and resumed.resumed
+
+
+# --- user text is shown as text, never as Markdown ----------------------------------------------
+
+
+def test_study_name_weights_files_and_resume_errors_are_text(populated, tmp_path, monkeypatch):
+    weights = tmp_path / f"{EVIL_FILE}.h5"
+    weights.write_bytes(b"")  # launching checks only that the file is there
+    at = page("studies.py").run()
+    at.text_input(key="study_name").input(EVIL)
+    tiny_form(at, "backbones", "0")
+    at.radio(key="study_weights").set_value("local file").run()
+    at.text_input(key="study_weights_vgg16").input(str(weights))
+    at.text_input(key="study_weights_resnet50").input(str(weights)).run()
+    at.button(key="study_launch").click().run()
+    assert_clean(at)
+    assert store_studies.get_study(populated, 1)["name"] == EVIL
+    heading = texts(at.subheader)
+    assert "Study #1 · " in heading
+    assert_escaped(heading)
+    settings = next(str(c.value) for c in at.caption if "weights files:" in str(c.value))
+    assert_escaped(settings)
+    # The picker is a selectbox: its options are plain text, shown as typed.
+    assert at.selectbox(key="study_pick").options == [f"#1 {EVIL} (backbones, 2 cells)"]
+
+    def fail(db, study_id):
+        raise ConfigError(f"image {EVIL_FILE} is no longer in the store")
+
+    monkeypatch.setattr(study_rules, "resume_request", fail)
+    at.button(key="study_resume").click().run()
+    assert not at.exception
+    assert "Could not resume study #1" in texts(at.error)
+    assert_escaped(texts(at.error))
+
+
+def test_study_form_shows_file_names_in_errors_as_text(db):
+    at = page("studies.py").run()
+    at.file_uploader(key="study_content_upload").set_value([(EVIL_FILE, b"not an image", "image/png")])
+    at.radio(key="study_weights").set_value("local file").run()
+    at.text_input(key="study_weights_vgg16").input(f"/nowhere/{EVIL_FILE}.h5")
+    at.text_input(key="study_weights_resnet50").input(f"/nowhere/{EVIL_FILE}.h5").run()
+    assert not at.exception
+    errors = [str(e.value) for e in at.sidebar.error]
+    upload = next(e for e in errors if "not a readable image file" in e)
+    weights = next(e for e in errors if "does not exist" in e)
+    assert_escaped(upload)
+    assert_escaped(weights)
+
+
+def test_study_report_shows_judge_skip_reasons_as_text(finished_study):
+    why = f"skipped: no ImageNet weights for vgg19 in /models/{EVIL_FILE}"
+    for run_id in store_studies.study_runs(finished_study, 1)["id"]:
+        rows = get_metrics(finished_study, [int(run_id)])
+        kept = [(r.metric, r.judge, r.value, r.detail) for r in rows.itertuples() if r.judge != "vgg19"]
+        put_metrics(finished_study, int(run_id), [*kept, ("neutral_style_distance", "vgg19", None, why)])
+    at = page("studies.py")
+    at.query_params["study"] = "1"
+    at.run()
+    assert_clean(at)
+    skipped = [str(c.value) for c in at.caption if str(c.value).startswith("VGG19 judge")]
+    assert len(skipped) == 1
+    assert_escaped(skipped[0])
