@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import nav
+from dashboard.text import md_escape
 from engine.weights import is_random
 from store import runs as store_runs
 from store.db import resolve_db_path
@@ -57,7 +58,7 @@ def run_page(body: Callable[[], None]) -> None:
         body()
     except Exception as exc:  # every error a user can cause ends here, readable
         log.exception("page failed")
-        st.error(f"**Something went wrong:** {one_line(exc)}", icon="🚫")
+        st.error(f"**Something went wrong:** {md_escape(one_line(exc))}", icon="🚫")  # messages name files
 
 
 def empty_state(what: str = "No runs yet.") -> None:

@@ -141,7 +141,9 @@ def curves_section(db: Any, params: pd.DataFrame) -> None:
 def tables_section(db: Any, ids: list[int]) -> None:
     """The study's tables (fetched in one transaction), each with its CSV download."""
     st.subheader("Every N iterations (Tables 3-4)")
-    every = int(st.number_input("Every N iterations", min_value=1, value=100, step=50, key="compare_every"))
+    # The study's 100 for 1000-step runs, a tenth of shorter ones: never an empty table.
+    default = queries.report_interval(db, ids)
+    every = int(st.number_input("Every N iterations", min_value=1, value=default, step=10, key="compare_every"))
     tables = queries.compare_tables(db, ids, every=every)
     every_n_tables(tables["every_n"], every)
     lr_tables(tables["lr"])

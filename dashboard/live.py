@@ -16,6 +16,7 @@ from dashboard.text import md_escape
 from store import queries
 from store import runs as store_runs
 from workbench.queue import NO_WORKER_ENV, start_worker
+from workbench.slots import running_workers
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,15 @@ def _start_worker() -> None:
     )
 
 
+def worker_state() -> str:
+    """What a queued run waits for, from the workers' slot locks (a real liveness
+    signal: the kernel drops a lock the moment its process dies)."""
+    pids = running_workers(db_path())
+    if pids:
+        return f"Queued: the worker (pid {', '.join(map(str, pids))}) takes it after the runs before it."
+    return "Queued, and no worker is running: press Start worker."
+
+
 def _card(db: Any, row: Any, curve: pd.DataFrame) -> None:
     run_id = int(row["id"])
     with st.container(border=True):
@@ -49,7 +59,7 @@ def _card(db: Any, row: Any, curve: pd.DataFrame) -> None:
         fraction, text = progress_text(row)
         st.progress(fraction, text=text)
         if row["status"] == "queued":
-            st.caption("Waiting for a worker to pick it up.")
+            st.caption(worker_state())
         if present(row["error"]):
             st.error(md_escape(row["error"]))  # errors name the user's files
         left, right = st.columns([3, 2])
@@ -79,8 +89,8 @@ def _render(db: Any, watch: list[int], polling: bool) -> None:
     if rows.empty:
         st.info("Nothing queued or running. Fill in the form in the sidebar and press **Run**.", icon="👈")
         return
-    if (rows["status"] == "queued").any():
-        st.button("Start worker", key="live_start_worker", on_click=_start_worker, help="Harmless if one is running.")
+    if (rows["status"] == "queued").any() and not running_workers(db_path()):
+        st.button("Start worker", key="live_start_worker", on_click=_start_worker, help="No worker is running.")
     for _, row in rows.iterrows():
         _card(db, row, curves[curves["run_id"] == row["id"]])
 

@@ -30,6 +30,7 @@ from store import studies as store_studies
 from workbench.errors import one_line
 from workbench.queue import start_worker
 from workbench.report import design
+from workbench.slots import running_workers
 from workbench.text import format_eta, format_progress
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,8 @@ def _progress(db: Any, study_id: int, polling: bool) -> None:
     cols[-1].metric("ETA", format_eta(eta))
     if polling and not present(eta):
         st.caption("ETA appears when the first cell has finished.")
-    if int(progress["queued"]) and not int(progress["running"]):
-        st.caption("Cells are queued but none is running: if no worker is at work, press **Resume** to start one.")
+    if int(progress["queued"]) and not int(progress["running"]) and not running_workers(db_path()):
+        st.caption("Cells are queued and no worker is running: press **Resume** to start one.")
     cells_table = _cells_table(db, study_id)
     if cells_table["error"].isna().all():
         cells_table = cells_table.drop(columns="error")
