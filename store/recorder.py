@@ -102,7 +102,9 @@ class RunRecorder:
         try:
             self.flush()
         finally:
-            self._pool.shutdown(wait=True)
+            # After a failed flush the writes still queued would fail the same way, one
+            # after another (a full disk: ~40 s for a fast run's backlog): drop them.
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _handoff(self) -> None:
         self._collect(wait=False)

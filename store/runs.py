@@ -166,7 +166,8 @@ def request_cancel(db: Any, run_id: int) -> str | None:
     return None if row is None else row[0]
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether process `pid` exists on this host (one we may not signal counts)."""
     if not pid:
         return False
     try:
@@ -189,7 +190,7 @@ def mark_stale_runs(db: Any) -> list[int]:
         dead = [
             rid
             for rid, h, pid, beat in rows
-            if (h == host and not _pid_alive(pid)) or beat is None or now - beat > STALE_AFTER
+            if (h == host and not pid_alive(pid)) or beat is None or now - beat > STALE_AFTER
         ]
         for rid in dead:
             con.execute(

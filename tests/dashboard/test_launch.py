@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageFile, JpegImagePlugin
+from PIL import Image, ImageFile
 
 from dashboard import launch, launch_form
 from engine.backbones import BACKBONES
 from engine.errors import ConfigError, ImageError, UnknownLayerError, UserError, WeightsError
 from store import images as store_images
+from tests.engine.test_images import record_jpeg_decodes
 
 TINY = {"size": 32, "iterations": 3, "snapshot_every": 0, "weights": "none"}
 
@@ -84,15 +85,7 @@ def test_upload_preview_refuses_a_huge_image_from_its_header(monkeypatch):
 
 def test_upload_preview_decodes_a_large_jpeg_at_reduced_scale(monkeypatch):
     data = _encode(Image.new("RGB", (2400, 1600), (10, 120, 200)), "JPEG")
-    decoded: list[tuple[int, int]] = []
-    original = JpegImagePlugin.JpegImageFile.load
-
-    def spy(self):
-        out = original(self)
-        decoded.append(self.size)
-        return out
-
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    decoded = record_jpeg_decodes(monkeypatch)
     preview = Image.open(io.BytesIO(launch_form.upload_preview(data, "big.jpg")))
     assert preview.format == "PNG" and max(preview.size) <= launch_form.PREVIEW_SIDE
     assert decoded[0] == (300, 200)  # 1/8 of 2400 x 1600: never decoded at full size

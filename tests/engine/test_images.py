@@ -150,8 +150,8 @@ def test_load_image_file_refuses_a_huge_file(tmp_path, huge_png):
 # --- thumbnails: never a large image decoded at full size --------------------------------
 
 
-def test_a_large_jpeg_preview_is_decoded_at_reduced_scale(monkeypatch):
-    data = _save(Image.new("RGB", (2400, 1600), (200, 30, 60)), "JPEG")
+def record_jpeg_decodes(monkeypatch) -> list[tuple[int, int]]:
+    """The size of every JPEG Pillow decodes from now on (the draft size, when reduced)."""
     decoded: list[tuple[int, int]] = []
     original = JpegImagePlugin.JpegImageFile.load
 
@@ -161,6 +161,12 @@ def test_a_large_jpeg_preview_is_decoded_at_reduced_scale(monkeypatch):
         return out
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    return decoded
+
+
+def test_a_large_jpeg_preview_is_decoded_at_reduced_scale(monkeypatch):
+    data = _save(Image.new("RGB", (2400, 1600), (200, 30, 60)), "JPEG")
+    decoded = record_jpeg_decodes(monkeypatch)
     img = open_thumbnail(data, "big.jpg", 160)
     assert img.mode == "RGB" and img.size == (160, 107)
     assert decoded and decoded[0] == (300, 200)  # the decoder itself scaled by 1/8 (draft)

@@ -54,22 +54,12 @@ while True:
 """
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def assert_invariants(db: Path) -> None:
     """The store's invariants, checked as a reader sees them (dead runs reclaimed first)."""
     store_runs.mark_stale_runs(db)
     with connect(db) as con:
         running = con.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
-        assert [r for r in running if not _alive(r[1])] == [], "running without a live owner"
+        assert [r for r in running if not store_runs.pid_alive(r[1])] == [], "running without a live owner"
         broken = con.execute(
             "SELECT r.id FROM runs r LEFT JOIN (SELECT run_id, min(step) lo, max(step) hi, count(*) n "
             "FROM iterations GROUP BY run_id) i ON i.run_id = r.id "
@@ -142,13 +132,13 @@ def test_sigkill_during_a_study_then_resume_completes_it(tmp_path, image_files, 
 
     rng, db = random.Random(SEED + 2), tmp_path / "study.duckdb"
     content, style = image_files
-    args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style), "--seeds", "0,1,2"]
+    args = ["study", "--preset", "backbones", "--content", str(content), "--style", str(style), "--seeds", "0,1"]
     args += ["--size", "32", "--iterations", "20", "--snapshot-every", "5", "--weights", "none", "--db", str(db)]
     cmd = [sys.executable, "-m", "workbench", *args, "--wait"]
     for _ in range(POINTS):
-        _spawn_and_kill(cmd, db, rng.uniform(0.0, 1.5))
+        _spawn_and_kill(cmd, db, rng.uniform(0.0, 1.0))
         assert_invariants(db)
     assert main([*args, "--wait"], models) == 0  # the resume runs what is left
     assert_invariants(db)
     progress = store_studies.study_progress(db, 1)
-    assert progress["finished"] == progress["cells"] == 6
+    assert progress["finished"] == progress["cells"] == 4

@@ -223,13 +223,9 @@ def _one_error(capsys, message: str) -> str:
 
 
 def _tables(path) -> list[str]:
-    import duckdb
+    from tests.store.test_store import _tables as tables
 
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return sorted(r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall())
-    finally:
-        con.close()
+    return tables(path)
 
 
 def test_a_foreign_duckdb_file_is_refused_untouched(tmp_path, capsys):
