@@ -40,21 +40,13 @@ def db_path() -> Path:
     return resolve_db_path()
 
 
-def reclaim_dead_runs() -> None:
-    """Before a page shows runs: a run whose process died shows as `interrupted`, not
-    `running` (the same reclaim every reader of the store does first). A missing file
-    has nothing to reclaim and is not created here."""
-    if db_path().exists():
-        store_runs.mark_stale_runs(db_path())
-
-
 def run_page(body: Callable[[], None]) -> None:
     """Run a page body and show any error as one readable line instead of a traceback.
 
     Streamlit's own control flow (st.rerun, st.stop) derives from BaseException and
     passes through untouched."""
     try:
-        reclaim_dead_runs()
+        store_runs.reclaim_before_reading(db_path())  # a dead run shows as interrupted
         body()
     except Exception as exc:  # every error a user can cause ends here, readable
         log.exception("page failed")

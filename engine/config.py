@@ -45,7 +45,7 @@ class Limits:
     """A numeric field's range: `low` <= value (< when `strict`) <= `high`; `step` is the
     widgets' increment. For a tuple field the limits apply to each item."""
 
-    low: float | None = None
+    low: float
     high: float | None = None
     step: float | None = None
     strict: bool = False
@@ -55,7 +55,7 @@ class Limits:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(f"{label} must be a finite number, got {value!r}")
         below = value <= self.low if self.strict else value < self.low
-        if (self.low is not None and below) or (self.high is not None and value > self.high):
+        if below or (self.high is not None and value > self.high):
             raise ConfigError(f"{label} must be {self.describe()}, got {value!r}")
 
     def describe(self) -> str:
@@ -283,8 +283,13 @@ def per_backbone_fields() -> dict[str, str]:
     return {name: f.metadata["per_backbone"] for name, f in FIELDS.items() if f.metadata["per_backbone"]}
 
 
+# The fields' resolved annotations, read once (`get_type_hints` evaluates every string
+# annotation of the class each time it is called).
+_HINTS: dict[str, Any] = typing.get_type_hints(TransferConfig)
+
+
 def _unwrapped(name: str) -> Any:
-    hint = typing.get_type_hints(TransferConfig)[name]
+    hint = _HINTS[name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint  # `X | None` -> X
 
@@ -327,14 +332,8 @@ def parse_field(name: str, text: Any) -> Any:
 def backbone_defaults(backbone: str, optimizer: str = "adam", convention: str = "portable") -> dict[str, Any]:
     """The per-backbone fields as a form resets them when the backbone changes: the
     resolved default, or None where `resolve` must decide (see `per_backbone`)."""
-    cfg = TransferConfig(backbone=backbone, optimizer=optimizer, loss_convention=convention).resolve()
-    return {
-        name: _plain(getattr(cfg, name)) if kind == "resolved" else None for name, kind in per_backbone_fields().items()
-    }
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    values = TransferConfig(backbone=backbone, optimizer=optimizer, loss_convention=convention).resolve().to_dict()
+    return {name: values[name] if kind == "resolved" else None for name, kind in per_backbone_fields().items()}
 
 
 def optimizer_spec(name: str) -> OptimizerInfo:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from store.db import StoreLockedError, connect, waiting_message
+from store.db import StoreLockedError, connect, retry_while_locked, waiting_message
 from store.images import insert_blobs, make_blob
 from store.runs import utcnow
 
@@ -85,14 +85,11 @@ class RunRecorder:
     def flush(self) -> None:
         """Write everything buffered and wait for it, however long another process holds
         the file; raises if the store cannot take it for another reason."""
-        while True:
-            self._handoff()
-            try:
-                self._collect(wait=True)
-                return
-            except StoreLockedError as exc:
-                self.on_wait(waiting_message(exc))
-                time.sleep(LOCK_RETRY_S)
+        retry_while_locked(self._write_all, self.on_wait, LOCK_RETRY_S)
+
+    def _write_all(self) -> None:
+        self._handoff()
+        self._collect(wait=True)
 
     def close(self) -> None:
         """Flush and stop the writer thread; later calls do nothing."""

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from store.db import connect, first_row
+from store.db import connect, first_row, resolve_db_path
 from store.images import ImageBlob, insert_blobs
 
 # The columns of `runs` that hold a run's state rather than its settings. Every other
@@ -177,6 +177,16 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def reclaim_before_reading(db: Any) -> list[int]:
+    """`mark_stale_runs`, as every reader calls it before it shows runs: a missing file
+    has nothing to reclaim (and is not created), and one this user cannot write is read
+    as it is (a read-only listing must still work)."""
+    path = resolve_db_path(db)
+    if not path.exists() or not os.access(path, os.W_OK):
+        return []
+    return mark_stale_runs(db)
 
 
 def mark_stale_runs(db: Any) -> list[int]:

@@ -467,11 +467,9 @@ RECLAIMING = ("list", "show", "studies", "report", "export", "metrics")
 
 
 def _reclaim(args: argparse.Namespace) -> None:
-    """Reclaim dead runs before a command that shows runs. Skipped for a missing file
-    (nothing to reclaim, nothing to create) and one this user cannot write."""
-    path = resolve_db_path(getattr(args, "db", None))
-    if args.command in RECLAIMING and path.exists() and os.access(path, os.W_OK):
-        store_runs.mark_stale_runs(args.db)
+    """Reclaim dead runs before a command that shows runs."""
+    if args.command in RECLAIMING:
+        store_runs.reclaim_before_reading(args.db)
 
 
 def main(argv: list[str] | None = None, models: ModelCache | None = None) -> int:

@@ -43,9 +43,9 @@ def queue_runs(db: Any, configs: Sequence[TransferConfig], content_image: str, s
 def queue_arrays(db: Any, cfg: TransferConfig, content: tuple[np.ndarray, str | None], style: tuple) -> int:
     """Store two input images (pixels, display name) and queue one run on them, in one
     transaction (a run that cannot be queued leaves no image behind)."""
-    (c_blob, c_name), (s_blob, s_name) = [(store_images.make_blob(rgb), name) for rgb, name in (content, style)]
-    images = [(c_blob, c_name), (s_blob, s_name)]
-    return store_runs.create_run(db, cfg.to_dict(), c_blob.id, s_blob.id, formulas(cfg), images=images)
+    images = [(store_images.make_blob(rgb), name) for rgb, name in (content, style)]
+    (photo, _), (painting, _) = images
+    return store_runs.create_run(db, cfg.to_dict(), photo.id, painting.id, formulas(cfg), images=images)
 
 
 @dataclass(frozen=True)

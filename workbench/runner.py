@@ -112,12 +112,12 @@ def execute_run(db, run_id: int, models: ModelCache, hooks: RunHooks = RunHooks(
         with stop.listening() if hooks.stop is None else nullcontext(stop):
             outcome = _execute(db, run_id, recorder, hooks, models, stop)
     except KeyboardInterrupt:
-        _close(db, run_id, recorder, "cancelled", hooks, error="interrupted by the user")
+        _close(db, run_id, recorder, "cancelled", error="interrupted by the user")
         raise
     except BaseException as exc:
         # Anything unexpected: keep what was logged, then mark the run failed.
         message = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
-        _close(db, run_id, recorder, "failed", hooks, error=message)
+        _close(db, run_id, recorder, "failed", error=message)
         raise
     if metrics and outcome.status == "finished":
         try:
@@ -137,10 +137,10 @@ def _execute(db, run_id, recorder, hooks: RunHooks, models: ModelCache, stop: St
         should_stop = lambda: bool(stop.received) or recorder.cancel_requested  # noqa: E731
         result = run_transfer(cfg, content, style, _on_step(recorder, hooks.progress), should_stop, model)
     except (DivergedError, WeightsError) as exc:
-        _close(db, run_id, recorder, "failed", hooks, error=str(exc))
+        _close(db, run_id, recorder, "failed", error=str(exc))
         return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)
-    # The last snapshot is this very image: let the writer thread store it first, or two
-    # transactions of this process would insert the same image id at once.
+    # The logged rows first (waiting out any lock): a store that cannot take them fails the
+    # run here, before anything calls it finished.
     recorder.flush()
     # From here the result exists only in memory: no lock may lose it (see `_close`).
     output = store_images.make_blob(result.image)
@@ -149,27 +149,25 @@ def _execute(db, run_id, recorder, hooks: RunHooks, models: ModelCache, stop: St
     losses = dict(total_loss=result.total_loss, content_loss=result.content_loss, style_loss=result.style_loss)
     best = dict(best_loss=result.best_loss, best_step=result.best_step)
     fields = dict(output=output, tv_loss=result.tv_loss, wall_seconds=result.wall_seconds, **best, **losses)
-    _close(db, run_id, recorder, status, hooks, error=why, **fields)
+    _close(db, run_id, recorder, status, error=why, **fields)
     return RunOutcome(
         run_id, status, error=why, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **best, **losses
     )
 
 
-def _waiting(hooks: RunHooks, run_id: int) -> Callable[[str], None]:
-    return hooks.on_wait or (lambda message: log.warning("run %s: %s", run_id, message))
-
-
-def _close(db, run_id: int, recorder: RunRecorder, status: str, hooks: RunHooks, **fields) -> None:
+def _close(db, run_id: int, recorder: RunRecorder, status: str, **fields) -> None:
     """Flush what is buffered, then write the run's final state. Another process holding
     the file is waited out however long it takes, never a reason to mark the run failed:
-    its rows, image and losses are in memory until they are written."""
+    its rows, image and losses are in memory until they are written. The recorder goes
+    first: its last snapshot may be the output image itself, which the final transaction
+    then finds stored."""
     fields = {k: v for k, v in fields.items() if v is not None}
     try:
         recorder.close()
     finally:
         retry_while_locked(
             lambda: store_runs.finish_run(db, run_id, status, steps_done=recorder.steps_logged, **fields),
-            _waiting(hooks, run_id),
+            recorder.on_wait,
         )
 
 
