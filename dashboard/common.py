@@ -15,7 +15,7 @@ from dashboard import nav
 from dashboard.text import md_escape
 from engine.weights import is_random
 from store import runs as store_runs
-from store.db import resolve_db_path
+from store.db import change_token, resolve_db_path
 from workbench.errors import one_line
 from workbench.text import format_duration
 
@@ -25,19 +25,37 @@ CLI_HINT = (
     "python -m workbench run --content photo.jpg --style painting.jpg --backbone vgg16 --iterations 300 --size 256"
 )
 
-STATUS_ICONS = {
-    "queued": "⏳",
-    "running": "▶️",
-    "finished": "✅",
-    "failed": "❌",
-    "cancelled": "⏹️",
-    "interrupted": "⚠️",
+# A status is shown as its word in a colour (never an emoji alone: without an emoji
+# font those render as empty boxes). Colours are Streamlit's Markdown/badge palette.
+STATUS_COLORS = {
+    "queued": "gray",
+    "running": "blue",
+    "finished": "green",
+    "failed": "red",
+    "cancelled": "orange",
+    "interrupted": "orange",
 }
+
+
+# One name per number (issue 11 #1): "output loss" is runs.total_loss, the loss of the
+# image the run returns, evaluated once after its last step; a curve's point at step k is
+# the loss of the image *before* step k's update, so its last point is not the output's.
+OUTPUT_LOSS = "output loss"
+OUTPUT_LOSS_HELP = (
+    "The total loss of the output image, evaluated once after the last step (with keep_best: of "
+    "the lowest-loss image). A curve's last point is the loss before the last update, so it can "
+    "differ. Raw losses compare only runs of one backbone and loss convention."
+)
 
 
 def db_path() -> Path:
     """The database this dashboard shows: $NST_DB or data/nst.duckdb."""
     return resolve_db_path()
+
+
+def store_token() -> tuple:
+    """Changes whenever the store commits: the key for `st.cache_data` of store reads."""
+    return change_token(db_path())
 
 
 def run_page(body: Callable[[], None]) -> None:
@@ -91,8 +109,15 @@ def progress_text(row: Any) -> tuple[float, str]:
 
 
 def status_label(status: str) -> str:
-    """A status with its icon."""
-    return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+    """A status as plain text (for tables, progress texts and widget labels)."""
+    return str(status)
+
+
+def status_badge(status: str) -> str:
+    """A status as a coloured Markdown badge, e.g. `:green-badge[finished]`, for
+    st.markdown/st.caption/st.subheader. The word is the project's own (no escaping
+    needed)."""
+    return f":{STATUS_COLORS.get(status, 'gray')}-badge[{status}]"
 
 
 def run_label(row: Any) -> str:
@@ -146,9 +171,19 @@ def random_weights_warning(weights: str) -> None:
         )
 
 
-def thumb(data: bytes | None, caption: str | None = None) -> None:
-    """A stored thumbnail, or a placeholder when there is none yet."""
+NO_IMAGE = {  # why a run has no output image, by status
+    "queued": "no image yet (queued)",
+    "running": "no image yet (running)",
+    "failed": "no output: the run failed",
+    "cancelled": "no output: cancelled before a snapshot",
+    "interrupted": "no output: interrupted before a snapshot",
+}
+
+
+def thumb(data: bytes | None, caption: str | None = None, status: str | None = None) -> None:
+    """A stored thumbnail, or a line saying why there is none (by the run's status)."""
     if data:
         st.image(data, caption=caption, width="stretch")
     else:
-        st.caption(f"{caption + ': ' if caption else ''}no image yet")
+        why = NO_IMAGE.get(status or "", "no image yet")
+        st.caption(f"{md_escape(caption) + ': ' if caption else ''}{why}")

@@ -90,6 +90,25 @@ def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+def change_token(path: str | os.PathLike) -> tuple:
+    """A cheap value that changes whenever the store at `path` commits a change, for
+    caches keyed on "the store as it is now" (no connection, two `stat` calls).
+
+    DuckDB appends every commit to `<file>.wal` (its size grows) and a checkpoint
+    rewrites the file itself and removes the log, so the pair of (mtime, size) of both
+    files moves on every commit. A missing file reads as None."""
+
+    def stat(p: Path) -> tuple[int, int] | None:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    path = Path(path)
+    return stat(path), stat(path.with_name(path.name + ".wal"))
+
+
 def _is_lock_error(exc: Exception) -> bool:
     """Another process holds the file. "lock" as a word: a full disk's "Could not write
     block" is not a lock, and waiting it out would only delay the failure it is."""
