@@ -4,12 +4,15 @@ view, the computed verdicts, a short explanation of every metric and CSV downloa
 
 Widget keys are `<prefix>_judged` (the cross-evaluation measure), and downloads
 `<prefix>_dl_cross_eval`, `<prefix>_dl_verdicts` (plus whatever the caller adds), where
-`<prefix>` is `compare` or `study`.
+`<prefix>` is `compare` or `study`. Run detail uses `run_table` (one run's metrics with
+labels, units and, for a missing value, why it is missing) and `skipped_reasons`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -17,6 +20,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
+from dashboard.text import md_escape
+from engine.config import TransferConfig
 from store.metrics import CROSS_EVAL, METRICS, NETWORK_FREE, NEUTRAL, OWN_LOSS, metric_column
 from workbench.verdicts import display
 from workbench.verdicts import metric_label as words_metric_label
@@ -48,11 +53,34 @@ DESCRIPTIONS = {
     "judge_content_loss": "the judge's own content loss of the output against the content image, at its default "
     "content layer",
     "judge_total_loss": "α · content + β · style loss with the judge's default weights",
-    "loss_ratio_final": "the run's last total loss ÷ its total loss at step 1: how far it brought its own loss "
-    "down, on any backbone's scale",
+    "loss_ratio_final": "the run's output loss (its output image evaluated once after the last step) ÷ its loss "
+    "at step 1: how far it brought its own loss down, on any backbone's scale (Compare's normalised loss)",
     "iters_to_90": "the first step at which the run had made 90 % of its total loss drop",
     "iters_to_99": "the first step at which the run had made 99 % of its total loss drop",
 }
+# Labels that differ from `METRICS` (one name per number, issue 11 #1): the own-loss ratio
+# is the output loss over the loss at step 1, Compare's "output ÷ step 1".
+LABELS = {"loss_ratio_final": "output ÷ step-1 loss"}
+# The unit (or scale) of each metric's value, shown next to it.
+UNITS = {
+    "ssim": "index, −1 … 1",
+    "edge_corr": "correlation, −1 … 1",
+    "color_ratio": "× the photo's distance",
+    "texture_ratio": "× the photo's distance",
+    "grid_ratio": "× the photo's",
+    "neutral_style_distance": "relative error",
+    "neutral_content_distance": "relative error",
+    "color_w2": "CIELAB units",
+    "texture_swd": "sliced Wasserstein distance",
+    "judge_style_loss": "the judge's loss units",
+    "judge_content_loss": "the judge's loss units",
+    "judge_total_loss": "the judge's loss units",
+    "loss_ratio_final": "× the step-1 loss",
+    "iters_to_90": "steps",
+    "iters_to_99": "steps",
+}
+# The producing backbones: the judges of the cross-evaluation (the neutral judges are others).
+BACKBONE_NAMES = next(f.metadata["choices"] for f in fields(TransferConfig) if f.name == "backbone")
 CROSS_EVAL_LABEL = "each judge network favours outputs made with its own objective; not used for verdicts"
 JUDGED = {"style loss": "judge_style_loss", "content loss": "judge_content_loss", "total loss": "judge_total_loss"}
 HINT = (
@@ -63,7 +91,60 @@ HINT = (
 
 def metric_label(column: str) -> str:
     """'judge_style_loss [vgg16]' -> 'style loss (VGG16 judge)'; 'ssim std' -> 'SSIM to the content ± std'."""
-    return words_metric_label(column, std_suffix=" ± std")
+    label = words_metric_label(column, std_suffix=" ± std")
+    name = column.removesuffix(" std").partition(" [")[0]
+    if name in LABELS and name in METRICS:
+        label = label.replace(METRICS[name].label, LABELS[name], 1)
+    return label
+
+
+def unit(metric: str) -> str:
+    """The unit or scale of a metric's values ('' when it has none)."""
+    return UNITS.get(metric, "")
+
+
+def skipped_reasons(long: pd.DataFrame, metrics: Iterable[str] | None = None) -> dict[str, str]:
+    """{judge: why} for every judge with a missing value in `long` (rows of
+    `store.metrics.get_metrics`: run_id, metric, judge, value, detail), the first reason
+    stored; `metrics` limits which metrics count (e.g. the judged losses)."""
+    if long.empty:
+        return {}
+    rows = long[long["value"].isna() & (long["judge"] != "")]
+    if metrics is not None:
+        rows = rows[rows["metric"].isin(list(metrics))]
+    out: dict[str, str] = {}
+    for judge, detail in zip(rows["judge"], rows["detail"], strict=True):
+        out.setdefault(str(judge), str(detail) if isinstance(detail, str) and detail else "no reason stored")
+    return out
+
+
+def _value_text(metric: str, value: Any) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{int(value):d}" if metric.startswith("iters_to") else f"{float(value):.4g}"
+
+
+def run_table(long: pd.DataFrame) -> pd.DataFrame:
+    """One run's metrics (rows of `store.metrics.get_metrics`) for reading: group, metric
+    (label, with its judge), value as text ("–" when missing), unit, which direction is
+    better, and a note: for a missing value why it is missing, else how it was judged.
+    In `METRICS` order, judges sorted within a metric; unknown metrics are left out."""
+    columns = ["group", "metric", "value", "unit", "better", "note"]
+    if long.empty:
+        return pd.DataFrame(columns=columns)
+    order = {m: i for i, m in enumerate(METRICS)}
+    rows = long[long["metric"].isin(list(METRICS))].copy()
+    rows["_order"] = rows["metric"].map(order)
+    rows = rows.sort_values(["_order", "judge"], kind="stable")
+    out = []
+    for r in rows.itertuples():
+        info = METRICS[r.metric]
+        missing = r.value is None or pd.isna(r.value)
+        detail = r.detail if isinstance(r.detail, str) else ""
+        note = (detail or "not computed") if missing else detail
+        label = metric_label(metric_column(r.metric, r.judge))
+        out.append([info.group, label, _value_text(r.metric, r.value), unit(r.metric), info.better, note])
+    return pd.DataFrame(out, columns=columns)
 
 
 def metric_help(column: str) -> str | None:
@@ -87,7 +168,7 @@ def column_config(frame: pd.DataFrame) -> dict[str, Any]:
 
 def _group_lines(group: str) -> list[str]:
     return [
-        f"- **{info.label}** ({info.better} is better): {DESCRIPTIONS.get(m, '')}."
+        f"- **{metric_label(m)}** ({info.better} is better): {DESCRIPTIONS.get(m, '')}."
         for m, info in METRICS.items()
         if info.group == group
     ]
@@ -182,20 +263,53 @@ def cross_eval(values: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def cross_eval_section(values: pd.DataFrame, prefix: str) -> None:
-    """The 2 x 2 (producer x judge) view of one judged loss, as a table and a heat map."""
+def _skip_lines(skipped: Mapping[str, str]) -> str:
+    """One Markdown line per skipped judge: its name and why (stored text, escaped)."""
+    return "\n".join(f"- **{display(j)} judge**: {md_escape(why)}" for j, why in sorted(skipped.items()))
+
+
+def cross_eval_grid(part: pd.DataFrame, skipped: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One judged loss (rows of `cross_eval` for one metric) as a producer x judge grid:
+    numbers when every cell has one, else text cells holding the value or "– (skipped:
+    why)", so an empty cell says why; a judge skipped on every run still gets its column."""
+    reasons = {display(j): why for j, why in (skipped or {}).items() if j in BACKBONE_NAMES}
+    grid = part.pivot(index="producer", columns="judge", values="value")
+    for judge in reasons:
+        if judge not in grid.columns:
+            grid[judge] = np.nan
+    grid.columns.name = None
+    if grid.notna().all().all():  # every cell has a value: numbers, sortable
+        return grid.reset_index()
+    out = pd.DataFrame({"producer": grid.index})
+    for judge in grid.columns:
+        why = reasons.get(judge)
+        empty = f"– ({why})" if why else "– (no value stored)"
+        out[judge] = [f"{v:.3g}" if pd.notna(v) else empty for v in grid[judge]]
+    return out
+
+
+def cross_eval_section(values: pd.DataFrame, prefix: str, skipped: Mapping[str, str] | None = None) -> None:
+    """The 2 x 2 (producer x judge) view of one judged loss, as a table and a heat map.
+    `skipped` ({judge: why}, e.g. `skipped_reasons` or `store.metrics.skipped_judges`)
+    puts each skipped judge's reason in its empty cells and under the table."""
     st.markdown(f"**Cross-evaluation: producer × judge** ({CROSS_EVAL_LABEL})")
     table = cross_eval(values)
+    cross_skipped = {j: why for j, why in (skipped or {}).items() if j in BACKBONE_NAMES}
     if table.empty:
         st.caption("No judged losses for these runs (a judge can be skipped: see the run's metrics detail).")
+        if cross_skipped:
+            st.markdown("Judges skipped:\n" + _skip_lines(cross_skipped))
         return
     measure = st.radio("Judged loss", list(JUDGED), key=f"{prefix}_judged", horizontal=True)
     part = table[table["metric"] == JUDGED[measure]]
-    grid = part.pivot(index="producer", columns="judge", values="value").reset_index()
-    grid.columns.name = None
+    grid = cross_eval_grid(part, cross_skipped)
     judges = [c for c in grid.columns if c != "producer"]
-    config = {j: st.column_config.NumberColumn(f"{j} judge", format="%.3g") for j in judges}
+    numeric = all(pd.api.types.is_numeric_dtype(grid[j]) for j in judges)
+    column = st.column_config.NumberColumn if numeric else st.column_config.TextColumn
+    config = {j: column(f"{j} judge", **({"format": "%.3g"} if numeric else {})) for j in judges}
     st.dataframe(grid, key=f"{prefix}_cross_eval", hide_index=True, column_config=config)
+    if cross_skipped:
+        st.markdown("Judges skipped on some runs (their cells are empty):\n" + _skip_lines(cross_skipped))
     st.caption(
         f"Mean {measure} of each producer's outputs as each judge scores them. Read down a column: each judge "
         "has its own scale. The heat map shows each value ÷ the best (lowest) under that judge. A judge scores "

@@ -299,14 +299,17 @@ def run_transfer(
     on_step: Callable[[StepEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     model: keras.Model | None = None,
+    on_start: Callable[[np.ndarray], None] | None = None,
 ) -> TransferResult:
     """Run a Gatys transfer, coarse to fine over `scale_plan(cfg)` (one scale unless
     `cfg.scales` > 1). `cfg` must be resolved (see `engine.config.validate`).
 
     Steps are numbered across scales; each scale starts its optimiser afresh, from its
     own content image plus the previous scale's change (`carry_up`). `model` lets callers
-    reuse a loaded backbone; otherwise it is loaded from `cfg.weights`. Raises
-    `DivergedError` if the loss stops being finite.
+    reuse a loaded backbone; otherwise it is loaded from `cfg.weights`. `on_start` gets
+    the initial image (RGB uint8, before any step) when `cfg.snapshot_every` asks for
+    snapshots: the "step 0" of a run's snapshots. Raises `DivergedError` if the loss
+    stops being finite.
     """
     backbone = get_backbone(cfg.backbone)
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
@@ -315,7 +318,10 @@ def run_transfer(
     loop = _Loop(cfg, backbone, on_step, should_stop)
     stage, last = None, 0
     for size, steps in scale_plan(cfg):
+        first = stage is None
         stage = _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, stage)
+        if first and on_start is not None and cfg.snapshot_every:
+            on_start(backbone.deprocess(stage.image.numpy()[0]))
         last += steps
         if not loop.run(stage, last):
             break

@@ -135,3 +135,33 @@ def start_worker(db_path: Path) -> subprocess.Popen | None:
     threading.Thread(target=proc.wait, name=f"reap-worker-{proc.pid}", daemon=True).start()
     log.info("started worker pid %s for %s", proc.pid, db_path)
     return proc
+
+
+def start_metrics(db_path: Path, run_id: int, weights_by_backbone: dict[str, str] | None = None) -> subprocess.Popen | None:
+    """Start `python -m workbench metrics RUN_ID --db PATH [--weights-<name> FILE ...]` in
+    its own session, its output appended to PATH.metrics.log, and return the process; None
+    when $NST_NO_WORKER is set (tests: nothing is spawned). `weights_by_backbone` names a
+    weights file per judge (a backbone, or a neutral judge such as vgg19); empty values
+    are left out. The caller polls the process (or the store's `run_metrics` rows)."""
+    if worker_disabled():
+        log.info("%s is set: not starting a metrics process", NO_WORKER_ENV)
+        return None
+    command = [sys.executable, "-m", "workbench", "metrics", str(int(run_id)), "--db", str(db_path)]
+    for name, path in sorted((weights_by_backbone or {}).items()):
+        if str(path).strip():
+            command += [f"--weights-{name}", str(path).strip()]
+    log_path = Path(f"{db_path}.metrics.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    # Reaped when it exits (no zombie in a long-lived dashboard); `poll()` still answers.
+    threading.Thread(target=proc.wait, name=f"reap-metrics-{proc.pid}", daemon=True).start()
+    log.info("started metrics pid %s for run %s in %s", proc.pid, run_id, db_path)
+    return proc

@@ -135,7 +135,9 @@ def _execute(db, run_id, recorder, hooks: RunHooks, models: ModelCache, stop: St
     try:
         model = models.backbone(cfg.backbone, cfg.weights, cfg.seed)
         should_stop = lambda: bool(stop.received) or recorder.cancel_requested  # noqa: E731
-        result = run_transfer(cfg, content, style, _on_step(recorder, hooks.progress), should_stop, model)
+        on_start = lambda rgb: recorder.add_snapshot(0, rgb)  # noqa: E731 - step 0: the initial image
+        on_step = _on_step(recorder, hooks.progress)
+        result = run_transfer(cfg, content, style, on_step, should_stop, model, on_start=on_start)
     except (DivergedError, WeightsError) as exc:
         _close(db, run_id, recorder, "failed", error=str(exc))
         return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)

@@ -220,3 +220,19 @@ def test_a_style_image_and_a_resized_copy_give_close_target_grams(random_model):
         grams.append([gram_matrix(f).numpy() for f in extractor(tf.constant(image))[1]])
     for small, large in zip(*grams, strict=True):
         assert np.linalg.norm(small - large) < 0.5 * np.linalg.norm(large)
+
+
+def test_on_start_gets_the_initial_image_once_when_snapshots_are_asked_for(content_rgb, style_rgb, random_model):
+    model = random_model("vgg16")
+    starts = []
+    cfg = _cfg(init="content", iterations=4, scales=2, coarse_iterations=2, size=64)
+    run_transfer(cfg, content_rgb, style_rgb, model=model, on_start=starts.append)
+    assert len(starts) == 1 and starts[0].dtype == np.uint8
+    first_scale = starts[0].shape
+    assert max(first_scale[:2]) < 64  # the coarse scale's start, before any step
+    # init="content": the initial image is the photo at that size (up to rounding)
+    from engine.images import resize_to
+
+    assert np.abs(starts[0].astype(int) - resize_to(content_rgb, first_scale[:2]).astype(int)).mean() < 2
+    run_transfer(_cfg(iterations=2, snapshot_every=0), content_rgb, style_rgb, model=model, on_start=starts.append)
+    assert len(starts) == 1  # no snapshots asked for: no step 0 either

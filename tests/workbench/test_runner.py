@@ -30,6 +30,8 @@ def test_worker_runs_the_queue_oldest_first(db, content_rgb, style_rgb, models):
     assert runs[0]["started_at"] < runs[1]["started_at"]
     assert all(r["output_image"] and r["steps_done"] == 6 for r in runs)
     assert len(store_runs.get_iterations(db, ids[1])) == 6
+    # snapshot_every=3: the initial image as step 0, then steps 3 and 6
+    assert store_runs.get_snapshots(db, ids[0])["step"].tolist() == [0, 3, 6]
 
 
 def test_diverged_run_is_failed_with_its_step(db, content_rgb, style_rgb, models):
