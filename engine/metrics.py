@@ -264,14 +264,20 @@ def grid_ratio(output: np.ndarray, content: np.ndarray) -> float:
 # --- per run -------------------------------------------------------------------------------
 
 
-def loss_dynamics(steps: Sequence[int], totals: Sequence[float]) -> dict[str, float]:
-    """From a run's logged total losses: final / first-iteration loss, and the first
-    step at which the loss has made 90 % and 99 % of its whole drop (first -> last).
+def loss_dynamics(steps: Sequence[int], totals: Sequence[float], output_loss: float | None = None) -> dict[str, float]:
+    """From a run's logged total losses: output loss ÷ step-1 loss, and the first step at
+    which the loss has made 90 % and 99 % of its whole drop (step 1 -> output).
 
+    `output_loss` is the loss of the image the run returned (runs.total_loss); the last
+    logged loss is the image *before* the last update, so it stands in only when the
+    output's is unknown. One definition with Compare's "output ÷ step 1" (issue 11 #1).
     The iteration counts are NaN when the loss did not fall (nothing to reach)."""
     steps_a, loss = np.asarray(steps, np.int64), np.asarray(totals, np.float64)
     if loss.size == 0 or loss[0] == 0:
         return {LOSS_RATIO: math.nan, ITERS_90: math.nan, ITERS_99: math.nan}
+    if output_loss is not None and math.isfinite(output_loss):
+        # the output is the image after the last step: counted as reached at the last step
+        steps_a, loss = np.append(steps_a, steps_a[-1]), np.append(loss, float(output_loss))
     drop = loss[0] - loss[-1]
     out = {LOSS_RATIO: float(loss[-1] / loss[0])}
     for name, share in ((ITERS_90, 0.9), (ITERS_99, 0.99)):

@@ -92,7 +92,7 @@ METRICS: dict[str, MetricInfo] = {
     "judge_content_loss": MetricInfo("content loss", "lower", "ratio", "keep the content better", CROSS_EVAL),
     "judge_total_loss": MetricInfo("total loss", "lower", "ratio", "score better overall", CROSS_EVAL),
     # Each run on its own loss: how it converged, not how good its output is.
-    "loss_ratio_final": MetricInfo("final / first loss", "lower", "ratio", "reduce their own loss further", OWN_LOSS),
+    "loss_ratio_final": MetricInfo("output ÷ step-1 loss", "lower", "ratio", "reduce their own loss further", OWN_LOSS),
     "iters_to_90": MetricInfo(
         "iterations to 90 % of the drop", "lower", "diff", "reach 90 % of their loss drop sooner", OWN_LOSS
     ),

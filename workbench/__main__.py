@@ -32,6 +32,7 @@ from store import studies as store_studies  # noqa: E402
 from store import userquery  # noqa: E402
 from store.db import reading, resolve_db_path  # noqa: E402
 from workbench.cli import (  # noqa: E402
+    RUN_LOSS_NAMES,
     ProgressBar,
     config_from_args,
     format_run,
@@ -216,9 +217,10 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
         return 1
     output = "the best image" if cfg.keep_best else "the last image"
     print(
-        f"run {run_id} finished in {outcome.wall_seconds:.1f} s. Losses of the output ({output}, "
-        f"{cfg.loss_convention} convention): total {outcome.total_loss:.3g}, content {outcome.content_loss:.3g}, "
-        f"style {outcome.style_loss:.3g}; best total {outcome.best_loss:.3g}, after {outcome.best_step} steps"
+        f"run {run_id} finished in {outcome.wall_seconds:.1f} s. Output loss ({output}, evaluated after the "
+        f"last step; {cfg.loss_convention} convention): total {outcome.total_loss:.3g}, content "
+        f"{outcome.content_loss:.3g}, style {outcome.style_loss:.3g}; best loss {outcome.best_loss:.3g}, "
+        f"after {outcome.best_step} steps"
     )
     return 0
 
@@ -250,7 +252,8 @@ def cmd_list(args: argparse.Namespace, models: ModelCache) -> int:
     if args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     df = store_runs.list_runs(args.db, limit=args.limit)
-    print("no runs yet" if df.empty else df.drop(columns=["error"]).to_string(index=False))
+    table = df.drop(columns=["error"]).rename(columns=RUN_LOSS_NAMES)
+    print("no runs yet" if df.empty else table.to_string(index=False))
     return 0
 
 

@@ -139,7 +139,7 @@ class ProgressBar:
         filled = int(self.width * ev.step / self.total)
         bar = "#" * filled + "-" * (self.width - filled)
         self.stream.write(
-            f"\r[{bar}] {ev.step}/{self.total} total {ev.total_loss:.4g} content {ev.content_loss:.4g} "
+            f"\r[{bar}] {ev.step}/{self.total} step loss: total {ev.total_loss:.4g} content {ev.content_loss:.4g} "
             f"style {ev.style_loss:.4g} {rate:.3f} s/it ETA {format_duration(eta)} "
         )
         self.stream.flush()
@@ -155,11 +155,22 @@ class ProgressBar:
         self.stream.flush()
 
 
+# How `show` and `list` name the run's loss columns: they are the losses of the output
+# image, evaluated once after the last step, not the last logged step's (issue 11 #1).
+RUN_LOSS_NAMES = {
+    "total_loss": "output_loss",
+    "content_loss": "output_content_loss",
+    "style_loss": "output_style_loss",
+    "tv_loss": "output_tv_loss",
+}
+
+
 def format_run(run: dict[str, Any], iterations: pd.DataFrame) -> str:
     """A readable multi-line view of one run."""
     skip = {"config"}
-    lines = [f"{k:>20}: {v}" for k, v in run.items() if k not in skip]
+    lines = [f"{RUN_LOSS_NAMES.get(k, k):>20}: {v}" for k, v in run.items() if k not in skip]
     if not iterations.empty:
         picks = iterations.iloc[:: max(1, len(iterations) // 10)]
-        lines += ["", "iterations (every ~10%):", picks.to_string(index=False)]
+        title = "iterations (every ~10%; each step's loss is the image's before that step's update):"
+        lines += ["", title, picks.to_string(index=False)]
     return "\n".join(lines)

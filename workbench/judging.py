@@ -99,7 +99,7 @@ def record_metrics(db, run_id: int, models: ModelCache, judge_weights_by_backbon
     undefined = "undefined here: a flat image, an image under 7 px, or a zero reference (photo) distance"
     rows = [(m, "", v, "" if v == v else undefined) for m, v in fair.fidelity_metrics(output, content, style).items()]
     iters = store_runs.get_iterations(db, run_id)
-    for m, v in fair.loss_dynamics(iters["step"], iters["total_loss"]).items():
+    for m, v in fair.loss_dynamics(iters["step"], iters["total_loss"], run["total_loss"]).items():
         why = "no iterations logged" if iters.empty else "the loss did not fall"
         rows.append((m, "", v, "" if v == v else why))  # v != v: NaN
     known = {**_study_weights(db, run), **(judge_weights_by_backbone or {})}

@@ -62,6 +62,15 @@ def test_loss_dynamics():
     assert out[fair.ITERS_90] < out[fair.ITERS_99] < 100
 
 
+def test_loss_dynamics_ends_at_the_output_loss_when_it_is_known():
+    """One meaning of "output ÷ step 1" (issue 11 #1): the output image's loss, which
+    is evaluated after the last update, not the last logged (pre-update) loss."""
+    out = fair.loss_dynamics([1, 2, 3], [10.0, 6.0, 5.0], output_loss=4.0)
+    assert out[fair.LOSS_RATIO] == pytest.approx(0.4)
+    assert out[fair.ITERS_90] == 3  # 90 % of the drop 10 -> 4 is 4.6: not reached by step 2's 6.0
+    assert fair.loss_dynamics([1, 2], [10.0, 5.0], output_loss=float("nan"))[fair.LOSS_RATIO] == 0.5
+
+
 def test_loss_dynamics_of_a_rising_loss_has_no_iteration_counts():
     out = fair.loss_dynamics([1, 2, 3], [1.0, 2.0, 3.0])
     assert out[fair.LOSS_RATIO] == 3.0 and math.isnan(out[fair.ITERS_90]) and math.isnan(out[fair.ITERS_99])

@@ -53,11 +53,12 @@ def test_run_show_export(db, image_files, tmp_path):
         assert con.execute("SELECT list(step ORDER BY step) FROM iterations WHERE run_id = 1").fetchone()[0] == list(
             range(1, 13)
         )
-        assert con.execute("SELECT list(step ORDER BY step) FROM snapshots").fetchone()[0] == [5, 10, 12]
+        assert con.execute("SELECT list(step ORDER BY step) FROM snapshots").fetchone()[0] == [0, 5, 10, 12]
         assert con.execute("SELECT count(*) FROM images").fetchone()[0] >= 4  # inputs, snapshots, output
 
     shown = cli("show", 1, db=db).stdout
     assert "finished" in shown and "block5_conv2" in shown
+    assert f"output_loss: {run['total_loss']}" in shown  # one name per number (issue 11 #1)
 
     out = tmp_path / "export"
     cli("export", 1, "--out", out, db=db)
@@ -67,6 +68,7 @@ def test_run_show_export(db, image_files, tmp_path):
         "iterations.csv",
         "output.png",
         "run.json",
+        "snapshots/step_000000.png",
         "snapshots/step_000005.png",
         "snapshots/step_000010.png",
         "snapshots/step_000012.png",
