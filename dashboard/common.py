@@ -161,11 +161,12 @@ def set_url_run(widget_key: str, run_id: int | None, param: str = "run") -> None
     st.session_state[seen_key] = str(run_id)
 
 
-def random_weights_warning(weights: str) -> None:
-    """Warn that a run with random weights says nothing about quality."""
+def random_weights_warning(weights: str, subject: str = "This run") -> None:
+    """Warn that a run (or `subject`, e.g. "This study's runs") with random weights says
+    nothing about quality."""
     if is_random(weights):
         st.warning(
-            "This run used **random weights** (`weights = none`): its losses and image only show that "
+            f"{subject} used **random weights** (`weights = none`): the losses and images only show that "
             "the pipeline works; the quality is not meaningful.",
             icon="⚠️",
         )

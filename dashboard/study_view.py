@@ -39,9 +39,15 @@ POLL_SECONDS = 2
 COUNTS = ("finished", "failed", "stopped", "queued", "running")
 
 
+def study_title(name: str, preset: str) -> str:
+    """ "name · preset", or the preset once when it is also the name ("lr-sweep", not
+    "lr-sweep · lr-sweep")."""
+    return str(name) if str(name) == str(preset) else f"{name} · {preset}"
+
+
 def pick_study(studies: pd.DataFrame) -> int:
     """The study picker, kept in step with `?study=ID`; returns the chosen study id."""
-    labels = {int(r.id): f"#{r.id} {r.name} ({r.preset}, {r.cells} cells)" for r in studies.itertuples()}
+    labels = {int(r.id): f"#{r.id} {study_title(r.name, r.preset)} ({r.cells} cells)" for r in studies.itertuples()}
     sync_run_from_url(PICKER, labels, param="study")
     if st.session_state.get(PICKER) not in labels:
         st.session_state[PICKER] = next(iter(labels))
@@ -77,7 +83,7 @@ def header(db: Any, study: dict[str, Any]) -> None:
     The name, the settings' values and the weights files' paths are the user's text:
     escaped, since a subheader and a caption render Markdown."""
     spec = study["spec"]
-    st.subheader(f"Study #{study['id']} · {md_escape(study['name'])} · {study['preset']}")
+    st.subheader(f"Study #{study['id']} · {md_escape(study_title(study['name'], study['preset']))}")
     shared = ", ".join(f"{k} = {md_escape(v)}" for k, v in sorted(spec["shared"].items())) or "the preset's defaults"
     weights = spec.get("weights_by_backbone") or {}
     files = f"; weights files: {', '.join(f'{b}: {md_escape(p)}' for b, p in weights.items())}" if weights else ""
@@ -88,7 +94,7 @@ def header(db: Any, study: dict[str, Any]) -> None:
     )
     seeds = ", ".join(map(str, spec["seeds"]))
     st.caption(f"{design(spec['description'])}. Seeds {seeds}; {images}; settings: {shared}{files}.")
-    random_weights_warning(spec["shared"].get("weights", "imagenet"))
+    random_weights_warning(spec["shared"].get("weights", "imagenet"), subject="This study's runs")
     thumbs = store_images.get_thumbs(db, [*spec["content_images"], *spec["style_images"]])
     content = [thumbs[i] for i in spec["content_images"] if i in thumbs]
     style = [thumbs[i] for i in spec["style_images"] if i in thumbs]

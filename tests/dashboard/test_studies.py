@@ -104,6 +104,10 @@ def test_finished_study_report_has_the_studys_shape(finished_study):
     at.run()
     assert_clean(at)
     assert at.selectbox(key="study_pick").value == 1
+    # issue 11 #12: the preset named once when it is the study's name; the study's runs warned about
+    heading = texts(at.subheader)
+    assert "Study #1 · backbones" in heading and "backbones · backbones" not in heading
+    assert "This study's runs used **random weights**" in texts(at.warning)
     assert any("4/4 cells done" in p.proto.text for p in at.get("progress"))
     assert at.button(key="study_resume").disabled  # nothing to resume
     frames = {tuple(d.value.columns): d.value for d in at.dataframe}
