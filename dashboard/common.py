@@ -3,6 +3,7 @@ selection from the URL, empty states and thumbnails."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -56,6 +57,19 @@ def db_path() -> Path:
 def store_token() -> tuple:
     """Changes whenever the store commits: the key for `st.cache_data` of store reads."""
     return change_token(db_path())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_read(module: str, name: str, db: str, token: tuple, args: tuple) -> Any:
+    """One store read, cached per (function, store state, arguments)."""
+    return getattr(importlib.import_module(module), name)(db, *args)
+
+
+def store_read(fn: Callable[..., Any], db: Any, *args: Any) -> Any:
+    """`fn(db, *args)` for a store read function, cached until the store next commits
+    (`change_token`): a rerun that changes nothing in the store does not query it. The
+    result is a copy (cache_data pickles it), so callers may modify it."""
+    return _cached_read(fn.__module__, fn.__name__, str(db), change_token(db), args)
 
 
 def run_page(body: Callable[[], None]) -> None:

@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import launch, launch_form
 from dashboard import studies as study_rules
-from dashboard.common import db_path
+from dashboard.common import db_path, store_read
 from dashboard.text import md_escape
 from engine.config import FIELDS, label
 from engine.errors import ConfigError, ImageError
@@ -36,7 +36,7 @@ STUDY_FIELDS = ("iterations", "size", "snapshot_every")  # the config fields the
 def _image_inputs(db: Any, role: str) -> list[launch.ImageInput]:
     """Stored images (multiselect, newest preselected) and uploads for one role."""
     st.markdown(f"**{role.capitalize()} images**")
-    names = dict(store_images.list_input_images(db, role))
+    names = dict(store_read(store_images.list_input_images, db, role))
     picks: list[str] = []
     if names:
         key = f"study_{role}_pick"
@@ -49,7 +49,7 @@ def _image_inputs(db: Any, role: str) -> list[launch.ImageInput]:
             format_func=lambda i: f"{names[i] or 'image'} · {i[:8]}",
             key=key,
         )
-        thumbs = store_images.get_thumbs(db, picks)
+        thumbs = store_read(store_images.get_thumbs, db, picks)
         if picks:
             st.image([thumbs[i] for i in picks if i in thumbs], width=56)
     uploads = st.file_uploader(

@@ -10,6 +10,7 @@ charts `study_chart_<table id>`, downloads `study_dl_<table id>`, `study_dl_fair
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ import streamlit as st
 
 from dashboard import charts, fair
 from dashboard import studies as study_rules
+from dashboard.common import store_read
 from dashboard.text import md_escape
 from store import metrics as store_metrics
 from store.studies import StudyTable
@@ -104,7 +106,7 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
     spec, study_id = study["spec"], int(study["id"])
     st.markdown("#### Fair metrics (mean per variant)")
     variants = [v["label"] for v in spec["variants"]]
-    table = store_metrics.fair_table(db, study_id, variants, store_metrics.FAIR_METRICS)
+    table = store_read(store_metrics.fair_table, db, study_id, variants, store_metrics.FAIR_METRICS)
     if table.shape[1] <= 1:
         st.info(f"No fair metrics for this study's finished cells yet. {fair.HINT}", icon="📐")
     else:
@@ -116,12 +118,18 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
         if not long.empty:
             st.altair_chart(charts.metric_bars(long), key="study_chart_fair")
         fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
-    for judge, why in store_metrics.skipped_judges(db, study_id).items():
+    for judge, why in store_read(store_metrics.skipped_judges, db, study_id).items():
         st.caption(f"{display(judge)} judge {md_escape(why)}")  # the reason can name a path or an error
     by_variant = store_metrics.compares_variants(spec)
-    fair.cross_eval_section(store_metrics.paired_values(db, study_id=study_id, by_variant=by_variant), "study")
+    paired = store_read(_paired_values, db, study_id, by_variant)
+    fair.cross_eval_section(paired, "study")
     fair.verdicts_section(verdicts, "study", _weights(spec))
     fair.explain()
+
+
+def _paired_values(db: Any, study_id: int, by_variant: bool) -> pd.DataFrame:
+    """The study's paired metric values (positional arguments, for `store_read`)."""
+    return store_metrics.paired_values(db, study_id=study_id, by_variant=by_variant)
 
 
 def report_downloads(report: StudyReport) -> None:
@@ -130,7 +138,7 @@ def report_downloads(report: StudyReport) -> None:
     left, right = st.columns(2)
     left.download_button(
         "Download the report (Markdown)",
-        data=report_markdown(report),
+        data=functools.partial(report_markdown, report),  # built on click, not on every rerun
         file_name=f"study{study_id}_report.md",
         mime="text/markdown",
         key="study_dl_report_md",
@@ -138,7 +146,7 @@ def report_downloads(report: StudyReport) -> None:
     )
     right.download_button(
         "Download every table (CSV files, zipped)",
-        data=zip_csv(report.tables, report.verdicts),
+        data=functools.partial(zip_csv, report.tables, report.verdicts),
         file_name=f"study{study_id}_tables.zip",
         mime="application/zip",
         key="study_dl_report_csv",
@@ -157,7 +165,7 @@ def report_header(report: StudyReport) -> None:
 def render(db: Any, study: dict[str, Any]) -> None:
     """The study's report: its tables with charts, fair metrics, verdicts, downloads."""
     # Built once per render: the blocks below and the downloads share its tables and verdicts.
-    report = build_report(db, int(study["id"]))
+    report = store_read(build_report, db, int(study["id"]))
     if report is None:
         return
     st.markdown("### Report")

@@ -15,11 +15,14 @@ import streamlit as st
 
 from dashboard import studies as study_rules
 from dashboard.common import (
+    OUTPUT_LOSS,
+    OUTPUT_LOSS_HELP,
     db_path,
     present,
     random_weights_warning,
     set_url_run,
     status_label,
+    store_read,
     sync_run_from_url,
 )
 from dashboard.study_form import NOTICE, PICKER
@@ -95,7 +98,7 @@ def header(db: Any, study: dict[str, Any]) -> None:
     seeds = ", ".join(map(str, spec["seeds"]))
     st.caption(f"{design(spec['description'])}. Seeds {seeds}; {images}; settings: {shared}{files}.")
     random_weights_warning(spec["shared"].get("weights", "imagenet"), subject="This study's runs")
-    thumbs = store_images.get_thumbs(db, [*spec["content_images"], *spec["style_images"]])
+    thumbs = store_read(store_images.get_thumbs, db, [*spec["content_images"], *spec["style_images"]])
     content = [thumbs[i] for i in spec["content_images"] if i in thumbs]
     style = [thumbs[i] for i in spec["style_images"] if i in thumbs]
     if content or style:
@@ -126,8 +129,9 @@ def show_notice() -> None:
 
 def _cells_table(db: Any, study_id: int) -> pd.DataFrame:
     """The latest run of every cell, ready to show: a link, status, progress, images."""
-    cells = store_studies.study_runs(db, study_id)
-    names = dict(store_images.list_input_images(db, "content")) | dict(store_images.list_input_images(db, "style"))
+    cells = store_read(store_studies.study_runs, db, study_id)
+    names = {**dict(store_read(store_images.list_input_images, db, "content"))}
+    names |= dict(store_read(store_images.list_input_images, db, "style"))
     return pd.DataFrame(
         {
             "run": [f"run?run={i}" for i in cells["id"]],
@@ -147,7 +151,9 @@ def _cells_table(db: Any, study_id: int) -> pd.DataFrame:
 CELL_COLUMNS = {
     "run": st.column_config.LinkColumn("run", display_text=r"run=(\d+)$", help="open in Run detail"),
     "progress": st.column_config.ProgressColumn("steps", format="percent", min_value=0.0, max_value=1.0),
-    "total_loss": st.column_config.NumberColumn("final total loss", format="%.4g", help="on its backbone's scale"),
+    "total_loss": st.column_config.NumberColumn(
+        OUTPUT_LOSS, format="%.4g", help=f"{OUTPUT_LOSS_HELP} On its backbone's scale."
+    ),
     "wall_seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
 }
 
@@ -156,7 +162,7 @@ def _progress(db: Any, study_id: int, polling: bool) -> None:
     """One refresh of the study's progress: bar, counts, ETA and a row per cell."""
     if polling:
         store_runs.mark_stale_runs(db)  # a worker that died must not keep its cell "running"
-    progress = store_studies.study_progress(db, study_id)
+    progress = store_read(store_studies.study_progress, db, study_id)
     if polling and int(progress["queued"]) + int(progress["running"]) == 0:
         st.rerun(scope="app")  # every cell ended: one full rerun refreshes the report and stops polling
     cells = max(1, int(progress["cells"]))
@@ -178,8 +184,7 @@ def _progress(db: Any, study_id: int, polling: bool) -> None:
 
 def progress_section(db: Any, study_id: int) -> None:
     """The study's progress, polled while any cell is queued or running, and Resume."""
-    store_runs.mark_stale_runs(db)
-    progress = store_studies.study_progress(db, study_id)
+    progress = store_read(store_studies.study_progress, db, study_id)  # run_page reclaimed dead runs
     polling = int(progress["queued"]) + int(progress["running"]) > 0
     st.markdown("#### Progress")
     st.button(

@@ -20,13 +20,13 @@ def main() -> None:
     db = common.db_path()
     study_form.render(db)
     study_view.show_notice()
-    studies = store_studies.list_studies(db)
+    studies = common.store_read(store_studies.list_studies, db)
     if studies.empty:
         st.info(f"No studies yet. Launch one from the sidebar, or from a terminal:\n\n`{CLI_HINT}`", icon="🧪")
         return
     study_id = study_view.pick_study(studies)
     study_view.list_section(studies)
-    study = store_studies.get_study(db, study_id)
+    study = common.store_read(store_studies.get_study, db, study_id)
     if study is None:
         st.warning(f"Study #{study_id} no longer exists.")
         return

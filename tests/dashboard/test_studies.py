@@ -262,7 +262,7 @@ def test_study_name_weights_files_and_resume_errors_are_text(populated, tmp_path
     settings = next(str(c.value) for c in at.caption if "weights files:" in str(c.value))
     assert_escaped(settings)
     # The picker is a selectbox: its options are plain text, shown as typed.
-    assert at.selectbox(key="study_pick").options == [f"#1 {EVIL} (backbones, 2 cells)"]
+    assert at.selectbox(key="study_pick").options == [f"#1 {EVIL} · backbones (2 cells)"]
 
     def fail(db, study_id):
         raise ConfigError(f"image {EVIL_FILE} is no longer in the store")
