@@ -1,6 +1,6 @@
 """An image comparison slider: two images of one size stacked, a handle to drag
 between them (output vs photo, or two outputs). Plain HTML and a few lines of
-JavaScript in Streamlit's component iframe: no extra package for one widget.
+JavaScript in an `st.iframe`: no extra package for one widget.
 
 `compare_html` is pure (and tested); `image_compare` draws it."""
 
@@ -10,7 +10,7 @@ import base64
 import html
 import io
 
-import streamlit.components.v1 as components
+import streamlit as st
 from PIL import Image
 
 MAX_SIDE = 768  # px: the slider shows images at most this large (the page is not wider)
@@ -56,4 +56,4 @@ def compare_html(left: bytes, right: bytes, left_label: str, right_label: str) -
 def image_compare(left: bytes, right: bytes, left_label: str, right_label: str) -> None:
     """Draw the slider (see `compare_html`)."""
     page, height = compare_html(left, right, left_label, right_label)
-    components.html(page, height=height)
+    st.iframe(page, height=height)  # an HTML string is shown as the frame's document

@@ -118,11 +118,12 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
         if not long.empty:
             st.altair_chart(charts.metric_bars(long), key="study_chart_fair")
         fair.download(fair_rows(table), f"study{study_id}_fair", "fair metrics", "study_dl_fair")
-    for judge, why in store_read(store_metrics.skipped_judges, db, study_id).items():
+    skipped = store_read(store_metrics.skipped_judges, db, study_id)
+    for judge, why in skipped.items():
         st.caption(f"{display(judge)} judge {md_escape(why)}")  # the reason can name a path or an error
     by_variant = store_metrics.compares_variants(spec)
     paired = store_read(_paired_values, db, study_id, by_variant)
-    fair.cross_eval_section(paired, "study")
+    fair.cross_eval_section(paired, "study", skipped)
     fair.verdicts_section(verdicts, "study", _weights(spec))
     fair.explain()
 

@@ -137,7 +137,9 @@ def start_worker(db_path: Path) -> subprocess.Popen | None:
     return proc
 
 
-def start_metrics(db_path: Path, run_id: int, weights_by_backbone: dict[str, str] | None = None) -> subprocess.Popen | None:
+def start_metrics(
+    db_path: Path, run_id: int, weights_by_backbone: dict[str, str] | None = None
+) -> subprocess.Popen | None:
     """Start `python -m workbench metrics RUN_ID --db PATH [--weights-<name> FILE ...]` in
     its own session, its output appended to PATH.metrics.log, and return the process; None
     when $NST_NO_WORKER is set (tests: nothing is spawned). `weights_by_backbone` names a

@@ -1,10 +1,10 @@
-"""Run detail: one run (`?run=ID`) in full: output, snapshots, curves, config, notes,
-re-run and delete."""
+"""Run detail: one run (`?run=ID`) in full: output at its own size, image comparison,
+snapshots, curves, fair metrics (computed in the background on request), config, notes,
+compare with other runs, re-run, edit and re-run, and delete."""
 
 import streamlit as st
 
 from dashboard import common, detail
-from store import runs as store_runs
 
 
 def main() -> None:
@@ -16,14 +16,17 @@ def main() -> None:
     if run_id is None:
         common.empty_state()
         return
-    run = store_runs.get_run(db, run_id)
+    run = detail.load_run(db, run_id)
     if run is None:
         st.warning(f"Run #{run_id} no longer exists.")
         return
     detail.header(run)
     detail.images_section(db, run)
+    detail.compare_images_section(db, run)
     detail.snapshots_section(db, run_id)
     detail.curves_section(db, run_id)
+    detail.fair_section(db, run)
+    detail.compare_section(db, run)
     detail.config_section(run)
     detail.notes_section(db, run)
     detail.actions_section(db, run)

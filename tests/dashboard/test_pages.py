@@ -294,7 +294,7 @@ def test_run_detail_shows_everything(populated):
     assert {d.key for d in at.download_button} == {"detail_dl_png", "detail_dl_csv", "detail_dl_config"}
     assert f'"{BACKBONES["vgg16"].content_layer}"' in at.json[0].value
     slider = at.select_slider(key="detail_snapshot_step")
-    assert slider.options == ["4", "8"] and slider.value == 8
+    assert slider.options == ["0 (initial image)", "4", "8"] and slider.value == 8
     slider.set_value(4).run()
     assert "step 4" in [c for img in at.image for c in img.captions]
     assert len(at.get("vega_lite_chart")) == 2  # losses and step time
