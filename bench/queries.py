@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from store import queries
+from store import gallery, queries
 from store.db import connect
 from store.synthetic import make_synthetic_store
 
@@ -36,11 +36,11 @@ def query_rows(db: Path) -> list[dict]:
     """Median milliseconds of the Gallery's and the Compare page's store calls."""
     all_ids = queries.runs_in_group(db, "backbone", "vgg16") + queries.runs_in_group(db, "backbone", "resnet50")
     picked = all_ids[:10]
-    vgg_only = queries.GalleryFilter(backbones=("vgg16",), learning_rates=(15.0,))
+    vgg_only = gallery.GalleryFilter(backbones=("vgg16",), learning_rates=(15.0,))
     cases = {
-        "gallery_page_unfiltered": lambda: queries.gallery_page(db, queries.GalleryFilter(), limit=24),
-        "gallery_page_filtered": lambda: queries.gallery_page(db, vgg_only, limit=24, offset=24),
-        "gallery_filter_options": lambda: queries.filter_options(db),
+        "gallery_page_unfiltered": lambda: gallery.gallery_page(db, gallery.GalleryFilter(), limit=24),
+        "gallery_page_filtered": lambda: gallery.gallery_page(db, vgg_only, limit=24, offset=24),
+        "gallery_filter_options": lambda: gallery.filter_options(db),
         "compare_curves_10_runs": lambda: queries.curves(db, picked),
         "compare_tables_10_runs": lambda: queries.compare_tables(db, picked),
         "compare_tables_all_runs": lambda: queries.compare_tables(db, all_ids),

@@ -49,6 +49,7 @@ from dashboard.image_compare import compare_html
 from dashboard.text import md_escape
 from engine.errors import WeightsError
 from engine.weights import KINDS, check_weights_path
+from store import gallery as store_gallery
 from store import images as store_images
 from store import metrics as store_metrics
 from store import queries
@@ -100,11 +101,11 @@ def _partners(db: str, token: tuple, run_id: int, backbone: str, content: str, s
     """The newest finished run of each other backbone on the same image pair."""
     found = []
     for other in (b for b in fair.BACKBONE_NAMES if b != backbone):
-        filters = queries.GalleryFilter(
+        filters = store_gallery.GalleryFilter(
             backbones=(other,), statuses=("finished",), content_image=content, style_image=style
         )
-        page, _ = queries.gallery_page(db, filters, "newest first", limit=1)
-        found += [int(i) for i in page["id"] if int(i) != run_id]
+        page = store_gallery.gallery_page(db, filters, store_gallery.NEWEST, limit=1)
+        found += [int(i) for i in page.rows["id"] if int(i) != run_id]
     return found
 
 

@@ -1,17 +1,16 @@
-"""Read-only aggregations for the dashboard: counts, gallery pages, downsampled curves
-and the study's comparison tables.
+"""Read-only aggregations for the dashboard's live view, Run detail and Compare: live
+runs, downsampled curves, groupings and the study's comparison tables (the Gallery's and
+Home's queries are in `store.gallery`).
 
 Everything is aggregated in SQL so a page stays fast with thousands of runs: curves are
-downsampled per run by step buckets, gallery pages use LIMIT/OFFSET, and thumbnails are
-joined only for the rows on the page. Values are always bound with `?`; the only SQL
+downsampled per run by step buckets. Values are always bound with `?`; the only SQL
 assembled from pieces comes from the fixed fragments in this module.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -36,6 +35,7 @@ VARIANT_SQL = (
 )
 
 # Ways to group runs on the Compare page: label -> SQL expression giving a text key.
+# Any config column of `runs` (a `TransferConfig` field) groups runs too (`_grouping_sql`).
 GROUPINGS: dict[str, str] = {
     "backbone": VARIANT_SQL,
     "learning rate": "CAST(r.learning_rate AS VARCHAR)",
@@ -43,45 +43,9 @@ GROUPINGS: dict[str, str] = {
     "image pair": IMAGE_PAIR_SQL,
 }
 
-# Gallery sort orders: label -> ORDER BY clause (fixed text, never user input).
-SORTS: dict[str, str] = {
-    "newest first": "r.id DESC",
-    "oldest first": "r.id ASC",
-    "final loss, lowest first": "r.total_loss ASC NULLS LAST, r.id DESC",
-    "final loss, highest first": "r.total_loss DESC NULLS LAST, r.id DESC",
-    "learning rate, lowest first": "r.learning_rate ASC, r.id DESC",
-    "learning rate, highest first": "r.learning_rate DESC, r.id DESC",
-}
-
-# A run's first logged total loss, for "loss / loss at step 1" normalisation.
-_FIRST_LOSS_SQL = (
-    "SELECT run_id, arg_min(total_loss, step) AS total0 FROM iterations "
-    "WHERE run_id IN (SELECT unnest(?::INTEGER[])) GROUP BY run_id"
-)
-
 
 def _ids(run_ids: list[int] | tuple[int, ...]) -> list[int]:
     return [int(i) for i in dict.fromkeys(run_ids)]
-
-
-def overview_counts(db: Any) -> pd.DataFrame:
-    """Number of runs per (backbone, status)."""
-    with connect(db) as con:
-        return con.execute(
-            "SELECT backbone, status, count(*)::INTEGER AS runs FROM runs GROUP BY ALL ORDER BY ALL"
-        ).df()
-
-
-def latest_outputs(db: Any, limit: int = 12) -> pd.DataFrame:
-    """The newest runs that have an output image, with the output's thumbnail bytes."""
-    with connect(db) as con:
-        df = con.execute(
-            "SELECT r.id, r.backbone, r.learning_rate, r.total_loss, r.weights, r.created_at, i.thumb_png AS thumb "
-            "FROM runs r JOIN images i ON i.id = r.output_image ORDER BY r.id DESC LIMIT ?",
-            [limit],
-        ).df()
-    df["thumb"] = df["thumb"].map(bytes)
-    return df
 
 
 def live_runs(db: Any, run_ids: list[int] | tuple[int, ...] = (), limit: int = 20) -> pd.DataFrame:
@@ -119,111 +83,6 @@ def _live_runs(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, .
         "FROM sel s LEFT JOIN it ON it.run_id = s.id LEFT JOIN sn ON sn.run_id = s.id ORDER BY s.id DESC",
         [list(ACTIVE), _ids(run_ids), limit],
     ).df()
-
-
-@dataclass(frozen=True)
-class GalleryFilter:
-    """Gallery filters; an empty tuple or None means "any"."""
-
-    backbones: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    learning_rates: tuple[float, ...] = ()
-    layer_sets: tuple[str, ...] = ()
-    content_image: str | None = None
-    style_image: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None  # inclusive
-
-    def where(self) -> tuple[str, list[Any]]:
-        """A WHERE clause over `runs r` and its bound values."""
-        clauses, values = ["true"], []
-        for items, sql in (
-            (self.backbones, "list_contains(?::VARCHAR[], r.backbone)"),
-            (self.statuses, "list_contains(?::VARCHAR[], r.status)"),
-            (self.learning_rates, "list_contains(?::DOUBLE[], r.learning_rate)"),
-            (self.layer_sets, f"list_contains(?::VARCHAR[], {LAYER_SET_SQL})"),
-        ):
-            if items:
-                clauses.append(sql)
-                values.append(list(items))
-        for value, sql in (
-            (self.content_image, "r.content_image = ?"),
-            (self.style_image, "r.style_image = ?"),
-            (_day_start(self.date_from), "r.created_at >= ?"),
-            (_day_start(self.date_to, plus_days=1), "r.created_at < ?"),
-        ):
-            if value is not None:
-                clauses.append(sql)
-                values.append(value)
-        return " AND ".join(clauses), values
-
-
-def _day_start(day: date | None, plus_days: int = 0) -> datetime | None:
-    if day is None:
-        return None
-    return datetime(day.year, day.month, day.day) + timedelta(days=plus_days)
-
-
-def count_runs(db: Any, filters: GalleryFilter) -> int:
-    """How many runs match `filters`."""
-    where, values = filters.where()
-    with connect(db) as con:
-        return int(con.execute(f"SELECT count(*) FROM runs r WHERE {where}", values).fetchone()[0])
-
-
-def gallery_page(
-    db: Any, filters: GalleryFilter, sort: str = "newest first", limit: int = 24, offset: int = 0
-) -> tuple[pd.DataFrame, int]:
-    """One page of runs matching `filters`, with content/style/output thumbnails, and
-    the number of matching runs. `sort` is a key of `SORTS`."""
-    order = SORTS[sort]  # KeyError for anything that is not one of the fixed orders
-    where, values = filters.where()
-    with connect(db) as con:
-        total = con.execute(f"SELECT count(*) FROM runs r WHERE {where}", values).fetchone()[0]
-        df = con.execute(
-            f"WITH page AS (SELECT r.*, {LAYER_SET_SQL} AS layer_set FROM runs r WHERE {where} "
-            f"  ORDER BY {order} LIMIT ? OFFSET ?) "
-            "SELECT r.id, r.created_at, r.status, r.backbone, r.learning_rate, r.iterations, r.steps_done, "
-            "  r.size, r.weights, r.total_loss, r.layer_set, r.content_layer, r.style_layers, r.tags, "
-            "  r.content_image, r.style_image, r.output_image, ci.name AS content_name, si.name AS style_name, "
-            "  ci.thumb_png AS content_thumb, si.thumb_png AS style_thumb, oi.thumb_png AS output_thumb "
-            "FROM page r LEFT JOIN images ci ON ci.id = r.content_image "
-            "  LEFT JOIN images si ON si.id = r.style_image LEFT JOIN images oi ON oi.id = r.output_image "
-            f"ORDER BY {order}",
-            [*values, limit, offset],
-        ).df()
-    for col in ("content_thumb", "style_thumb", "output_thumb"):
-        df[col] = df[col].map(lambda b: None if b is None or b is pd.NA else bytes(b))
-    return df, int(total)
-
-
-def filter_options(db: Any) -> dict[str, Any]:
-    """Distinct values for the gallery filters: backbones, statuses, learning rates,
-    layer sets, content and style images [(id, name)], and the first/last run dates."""
-    with connect(db) as con:
-
-        def column(sql: str) -> list[Any]:
-            """The first column of a fixed query."""
-            return [r[0] for r in con.execute(sql).fetchall()]
-
-        images = {
-            role: con.execute(
-                f"SELECT i.id, any_value(i.name) FROM runs r JOIN images i ON i.id = r.{role}_image "
-                "GROUP BY i.id ORDER BY max(r.id) DESC"
-            ).fetchall()
-            for role in ("content", "style")  # fixed column names
-        }
-        first, last = con.execute("SELECT min(created_at), max(created_at) FROM runs").fetchone()
-        return {
-            "backbones": column("SELECT DISTINCT backbone FROM runs ORDER BY 1"),
-            "statuses": column("SELECT DISTINCT status FROM runs ORDER BY 1"),
-            "learning_rates": column("SELECT DISTINCT learning_rate FROM runs ORDER BY 1"),
-            "layer_sets": column(f"SELECT DISTINCT {LAYER_SET_SQL} FROM runs r ORDER BY 1"),
-            "content_images": images["content"],
-            "style_images": images["style"],
-            "first_date": first.date() if first else None,
-            "last_date": last.date() if last else None,
-        }
 
 
 def run_choices(db: Any, limit: int = 500, logged_only: bool = False) -> pd.DataFrame:
@@ -328,82 +187,212 @@ def report_interval(db: Any, run_ids: list[int] | tuple[int, ...]) -> int:
     return report_steps(int(longest))
 
 
-def compare_tables(db: Any, run_ids: list[int] | tuple[int, ...], every: int = 100) -> dict[str, pd.DataFrame]:
+def _group_cte(run_ids: list[int] | tuple[int, ...], groups: Mapping[int, str] | None) -> tuple[str, list[Any]]:
+    """A CTE `g(run_id, grp)`: the runs and their group labels ('' without groups), bound."""
+    ids = _ids(run_ids)
+    labels = [str(groups.get(i, "")) if groups else "" for i in ids]
+    return "g AS (SELECT unnest(?::INTEGER[]) AS run_id, unnest(?::VARCHAR[]) AS grp)", [ids, labels]
+
+
+def compare_tables(
+    db: Any, run_ids: list[int] | tuple[int, ...], every: int = 100, groups: Mapping[int, str] | None = None
+) -> dict[str, pd.DataFrame]:
     """The study's tables for the given runs, in long form, in one transaction:
 
     - "every_n" (Tables 3-4): at every `every`-th step, per backbone, the mean total loss,
       mean loss / loss at step 1, mean cumulative seconds and run count;
-    - "lr" (Table 5): per (backbone, learning rate) the mean final total loss, mean final
-      loss / loss at step 1, and run count (runs with a final loss);
-    - "layers" (Tables 6-7): the same per (backbone, content layer, style layers)."""
+    - "lr" (Table 5): per (backbone, learning rate) the mean output loss (`runs.total_loss`),
+      mean output loss / loss at step 1, and run count (runs with an output loss);
+    - "layers" (Tables 6-7): the same per (backbone, content layer, style layers).
+
+    `groups` ({run id: group label}, from `runs_by_group`) adds a `group` column and
+    splits every row by it too (Compare's "group by"); without it `group` is ''."""
     with connect(db) as con:
         return {
-            "every_n": _loss_time_table(con, run_ids, every),
-            "lr": _lr_table(con, run_ids),
-            "layers": _layer_table(con, run_ids),
+            "every_n": _loss_time_table(con, run_ids, every, groups),
+            "lr": _lr_table(con, run_ids, groups),
+            "layers": _layer_table(con, run_ids, groups),
         }
 
 
-def _loss_time_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...], every: int) -> pd.DataFrame:
+def _first_cte() -> str:
+    return (
+        "first AS (SELECT run_id, arg_min(total_loss, step) AS total0 FROM iterations "
+        "WHERE run_id IN (SELECT run_id FROM g) GROUP BY run_id)"
+    )
+
+
+def _loss_time_table(
+    con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...], every: int, groups: Mapping[int, str] | None
+) -> pd.DataFrame:
+    cte, values = _group_cte(run_ids, groups)
     return con.execute(
-        f"WITH first AS ({_FIRST_LOSS_SQL}) "
-        f"SELECT i.step AS iteration, {VARIANT_SQL} AS backbone, avg(i.total_loss) AS total_loss, "
+        f"WITH {cte}, {_first_cte()} "
+        f'SELECT i.step AS iteration, g.grp AS "group", {VARIANT_SQL} AS backbone, avg(i.total_loss) AS total_loss, '
         "  avg(i.total_loss / nullif(f.total0, 0)) AS total_norm, avg(i.elapsed_seconds) AS elapsed_seconds, "
         "  count(*)::INTEGER AS runs "
-        "FROM iterations i JOIN runs r ON r.id = i.run_id JOIN first f ON f.run_id = i.run_id "
-        "WHERE i.step % ? = 0 GROUP BY ALL ORDER BY iteration, backbone",
-        [_ids(run_ids), max(1, int(every))],
+        "FROM iterations i JOIN g ON g.run_id = i.run_id JOIN runs r ON r.id = i.run_id "
+        "  JOIN first f ON f.run_id = i.run_id "
+        'WHERE i.step % ? = 0 GROUP BY ALL ORDER BY iteration, "group", backbone',
+        [*values, max(1, int(every))],
     ).df()
 
 
-def _lr_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
+def _lr_table(
+    con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...], groups: Mapping[int, str] | None
+) -> pd.DataFrame:
+    cte, values = _group_cte(run_ids, groups)
     return con.execute(
-        f"WITH first AS ({_FIRST_LOSS_SQL}) "
-        f"SELECT {VARIANT_SQL} AS backbone, r.learning_rate, avg(r.total_loss) AS final_loss, "
-        "  avg(r.total_loss / nullif(f.total0, 0)) AS final_norm, count(*)::INTEGER AS runs "
-        "FROM runs r LEFT JOIN first f ON f.run_id = r.id "
-        "WHERE r.id IN (SELECT unnest(?::INTEGER[])) AND r.total_loss IS NOT NULL "
-        "GROUP BY ALL ORDER BY backbone, r.learning_rate",
-        [_ids(run_ids), _ids(run_ids)],
+        f"WITH {cte}, {_first_cte()} "
+        f'SELECT g.grp AS "group", {VARIANT_SQL} AS backbone, r.learning_rate, avg(r.total_loss) AS output_loss, '
+        "  avg(r.total_loss / nullif(f.total0, 0)) AS output_norm, count(*)::INTEGER AS runs "
+        "FROM runs r JOIN g ON g.run_id = r.id LEFT JOIN first f ON f.run_id = r.id "
+        "WHERE r.total_loss IS NOT NULL "
+        'GROUP BY ALL ORDER BY "group", backbone, r.learning_rate',
+        values,
     ).df()
 
 
-def _layer_table(con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...]) -> pd.DataFrame:
+def _layer_table(
+    con: duckdb.DuckDBPyConnection, run_ids: list[int] | tuple[int, ...], groups: Mapping[int, str] | None
+) -> pd.DataFrame:
+    cte, values = _group_cte(run_ids, groups)
     return con.execute(
-        f"WITH first AS ({_FIRST_LOSS_SQL}) "
-        f"SELECT {VARIANT_SQL} AS backbone, r.content_layer, array_to_string(r.style_layers, ', ') AS style_layers, "
-        "  avg(r.total_loss) AS final_loss, avg(r.total_loss / nullif(f.total0, 0)) AS final_norm, "
+        f"WITH {cte}, {_first_cte()} "
+        f'SELECT g.grp AS "group", {VARIANT_SQL} AS backbone, r.content_layer, '
+        "  array_to_string(r.style_layers, ', ') AS style_layers, "
+        "  avg(r.total_loss) AS output_loss, avg(r.total_loss / nullif(f.total0, 0)) AS output_norm, "
         "  count(*)::INTEGER AS runs "
-        "FROM runs r LEFT JOIN first f ON f.run_id = r.id "
-        "WHERE r.id IN (SELECT unnest(?::INTEGER[])) AND r.total_loss IS NOT NULL "
-        "GROUP BY ALL ORDER BY backbone, final_loss",
-        [_ids(run_ids), _ids(run_ids)],
+        "FROM runs r JOIN g ON g.run_id = r.id LEFT JOIN first f ON f.run_id = r.id "
+        "WHERE r.total_loss IS NOT NULL "
+        'GROUP BY ALL ORDER BY "group", backbone, output_loss',
+        values,
     ).df()
 
 
-def group_values(db: Any, by: str) -> pd.DataFrame:
-    """Groups of finished runs under grouping `by` (a key of `GROUPINGS`): value, a
-    readable label and the number of runs, largest groups first."""
-    expr = GROUPINGS[by]
+def _column_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {
+        name: kind
+        for name, kind in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'runs'"
+        ).fetchall()
+    }
+
+
+def _grouping_sql(con: duckdb.DuckDBPyConnection, by: str) -> str:
+    """The SQL text key of grouping `by`: a key of `GROUPINGS`, or the name of a config
+    column of `runs` (checked against the table: never user text in SQL); lists as
+    "a, b". KeyError for anything else."""
+    if by in GROUPINGS:
+        return GROUPINGS[by]
+    if by not in config_columns(con):
+        raise KeyError(by)
+    column = f'r."{by}"'  # a real column name, checked above
+    if _column_types(con).get(by, "").endswith("[]"):
+        return f"coalesce(array_to_string({column}, ', '), '')"
+    return f"coalesce(CAST({column} AS VARCHAR), '')"
+
+
+def _where_groups(con: duckdb.DuckDBPyConnection, where: Mapping[str, Sequence[str]] | None) -> tuple[str, list]:
+    """`AND ...` clauses keeping runs whose grouping values are among the allowed ones
+    ({grouping: [values]}; an empty list allows any)."""
+    clauses, values = [], []
+    for by, allowed in (where or {}).items():
+        if allowed:
+            clauses.append(f" AND list_contains(?::VARCHAR[], {_grouping_sql(con, by)})")
+            values.append([str(v) for v in allowed])
+    return "".join(clauses), values
+
+
+def grouping_options(db: Any, candidates: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """For every grouping in `candidates` (keys of `GROUPINGS` or config columns), the
+    distinct values among finished runs with their run counts, largest first, in one
+    transaction (for Compare's group-by and filter pickers)."""
+    out: dict[str, list[tuple[str, int]]] = {}
     with connect(db) as con:
+        for by in candidates:
+            expr = _grouping_sql(con, by)
+            rows = con.execute(
+                f"SELECT {expr} AS value, count(*)::INTEGER AS runs FROM runs r WHERE r.status = 'finished' "
+                "GROUP BY 1 ORDER BY runs DESC, value"
+            ).fetchall()
+            out[by] = [(str(v), int(n)) for v, n in rows]
+    return out
+
+
+def group_values(db: Any, by: str, where: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Groups of finished runs under grouping `by` (a key of `GROUPINGS` or a config
+    column): value, a readable label and the number of runs, largest groups first.
+    `where` ({grouping: [values]}) keeps only runs with those values."""
+    with connect(db) as con:
+        expr = _grouping_sql(con, by)
+        clauses, values = _where_groups(con, where)
         return con.execute(
             f"SELECT {expr} AS value, any_value(r.backbone) AS backbone, "
             "  any_value(coalesce(ci.name, left(r.content_image, 8)) || ' + ' || "
             "  coalesce(si.name, left(r.style_image, 8))) AS pair, count(*)::INTEGER AS runs "
             "FROM runs r LEFT JOIN images ci ON ci.id = r.content_image LEFT JOIN images si ON si.id = r.style_image "
-            "WHERE r.status = 'finished' GROUP BY 1 ORDER BY runs DESC, value",
+            f"WHERE r.status = 'finished'{clauses} GROUP BY 1 ORDER BY runs DESC, value",
+            values,
+        ).df()
+
+
+def runs_by_group(
+    db: Any,
+    by: str,
+    groups: Sequence[str] | None = None,
+    where: Mapping[str, Sequence[str]] | None = None,
+    limit: int = 2000,
+) -> pd.DataFrame:
+    """The finished runs to compare across the groups of `by`: id and `group` (the
+    run's value of `by` as text), newest first, at most `limit`; `groups` keeps only
+    those groups (None: all), `where` ({grouping: [values]}) filters by other settings."""
+    with connect(db) as con:
+        expr = _grouping_sql(con, by)
+        clauses, values = _where_groups(con, where)
+        if groups is not None:
+            clauses += f" AND list_contains(?::VARCHAR[], {expr})"
+            values.append([str(g) for g in groups])
+        return con.execute(
+            f"SELECT r.id, {expr} AS \"group\" FROM runs r WHERE r.status = 'finished'{clauses} "
+            "ORDER BY r.id DESC LIMIT ?",
+            [*values, int(limit)],
         ).df()
 
 
 def runs_in_group(db: Any, by: str, value: str, limit: int = 1000) -> list[int]:
     """Ids of the finished runs whose grouping `by` equals `value`, newest first."""
-    expr = GROUPINGS[by]
+    return [int(i) for i in runs_by_group(db, by, [value], limit=limit)["id"]]
+
+
+def group_curves(db: Any, groups: Mapping[int, str], max_points: int = 200) -> pd.DataFrame:
+    """Group-level curves: for every group of runs ({run id: group label}) and step
+    bucket (one stride for all runs, about `max_points` buckets; the first step its own),
+    the mean, sample std and count of the runs' total loss, total loss ÷ loss at step 1
+    and cumulative seconds (each run's last step in the bucket). Columns: group, step,
+    elapsed_seconds (mean), and <value>_mean/_std/_n for total_loss, total_norm,
+    elapsed_seconds."""
+    cte, values = _group_cte(list(groups), groups)
+    stats = ", ".join(
+        f"avg({v}) AS {v}_mean, stddev_samp({v}) AS {v}_std, count({v})::INTEGER AS {v}_n"
+        for v in ("total_loss", "total_norm", "elapsed_seconds")
+    )
     with connect(db) as con:
-        rows = con.execute(
-            f"SELECT r.id FROM runs r WHERE r.status = 'finished' AND {expr} = ? ORDER BY r.id DESC LIMIT ?",
-            [value, limit],
-        ).fetchall()
-    return [r[0] for r in rows]
+        return con.execute(
+            f"WITH {cte}, "
+            "sel AS (SELECT run_id, min(step) AS first_step, arg_min(total_loss, step) AS total0 FROM iterations "
+            "  WHERE run_id IN (SELECT run_id FROM g) GROUP BY run_id), "
+            "st AS (SELECT greatest(1, ceil(coalesce(max(step), 1) / ?)::INTEGER) AS stride FROM iterations "
+            "  WHERE run_id IN (SELECT run_id FROM g)), "
+            "b AS (SELECT i.run_id, CASE WHEN i.step = s.first_step THEN -1 ELSE i.step // st.stride END AS bucket, "
+            "  max(i.step) AS step, arg_max(i.total_loss, i.step) AS total_loss, "
+            "  arg_max(i.total_loss, i.step) / nullif(any_value(s.total0), 0) AS total_norm, "
+            "  max(i.elapsed_seconds) AS elapsed_seconds "
+            "  FROM iterations i JOIN sel s ON s.run_id = i.run_id CROSS JOIN st GROUP BY i.run_id, bucket) "
+            f'SELECT g.grp AS "group", max(b.step) AS step, avg(b.elapsed_seconds) AS elapsed_seconds, {stats} '
+            'FROM b JOIN g ON g.run_id = b.run_id GROUP BY g.grp, b.bucket ORDER BY "group", step',
+            [*values, max(1, int(max_points))],
+        ).df()
 
 
 def latest_finished_per_backbone(db: Any) -> list[int]:

@@ -1,33 +1,41 @@
-"""Gallery: every run as a card, filtered, sorted and paginated in SQL."""
+"""Gallery: every run as a card, filtered, sorted and paginated in SQL; pick runs to compare."""
 
 import streamlit as st
 
 from dashboard import common, gallery
-from store import queries
+from store import gallery as store_gallery
 
 
 def main() -> None:
     """Render the Gallery page."""
     st.title("Gallery")
     db = common.db_path()
-    options = queries.filter_options(db)
+    options = gallery.options(db)
     if not options["backbones"]:
         common.empty_state()
         return
     chosen = gallery.filters(options)
-    top = st.columns([2, 1, 3], vertical_alignment="bottom")
-    sort = top[0].selectbox("Sort by", list(queries.SORTS), key="gallery_sort")
+    found = gallery.summary(db, chosen)
+    top = st.columns([3, 1, 3], vertical_alignment="bottom")
+    note = st.container()
+    sort = gallery.sort_choice(top[0], store_gallery.sort_keys(chosen, found, options["metrics"]))
     page_size = top[1].selectbox("Per page", gallery.PAGE_SIZES, key="gallery_page_size")
-    total = queries.count_runs(db, chosen)
     with top[2]:
-        page = gallery.page_number(total, page_size, (chosen, sort, page_size))
-    rows, total = queries.gallery_page(db, chosen, sort, limit=page_size, offset=(page - 1) * page_size)
-    pages = max(1, -(-total // page_size))
-    st.caption(f"{total} run{'s' if total != 1 else ''} match · page {page} of {pages}")
-    if rows.empty:
+        page = gallery.page_number(found.total, page_size, (chosen, sort, page_size))
+    result = gallery.page_rows(db, chosen, sort, limit=page_size, offset=(page - 1) * page_size)
+    pages = max(1, -(-result.total // page_size))
+    note.caption(f"{result.total} run{'s' if result.total != 1 else ''} match · page {page} of {pages}")
+    if result.missing:
+        label = gallery.sort_label(sort).rsplit(",", 1)[0]
+        note.caption(
+            f"{result.missing} of them have no {label} yet: they come last. Fair metrics are computed when a run "
+            "finishes (`python -m workbench metrics --missing` for older runs)."
+        )
+    gallery.selection_bar()
+    if result.rows.empty:
         st.info("No runs match these filters. Clear some filters in the sidebar.", icon="🔎")
         return
-    gallery.grid(rows)
+    gallery.grid(db, result.rows, sort)
 
 
 common.run_page(main)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import numpy as np
 import pytest
 
@@ -72,11 +70,12 @@ def make_run(
     start_loss: float = 100.0,
     image_seed: int = 0,
     style_layers: list[str] | None = None,
+    extra: dict | None = None,
 ) -> int:
     """A run through the store's own path (create, claim, recorder, finish) with `steps`
     logged iterations (loss start_loss / step), a snapshot at the last step and, when
     finished, an output image."""
-    config = config_for(backbone, lr, steps, style_layers)
+    config = config_for(backbone, lr, steps, style_layers) | (extra or {})
     img = np.full((8, 8, 3), image_seed, np.uint8)
     cid = store_images.put_image(db, img, f"content{image_seed}.png")
     sid = store_images.put_image(db, img + 100, f"style{image_seed}.png")
@@ -97,21 +96,6 @@ def make_run(
     return run_id
 
 
-def test_counts_and_latest_outputs(db):
-    a = make_run(db, "vgg16")
-    b = make_run(db, "resnet50")
-    make_run(db, "vgg16", status="queued")
-    counts = queries.overview_counts(db)
-    assert counts.to_dict("records") == [
-        {"backbone": "resnet50", "status": "finished", "runs": 1},
-        {"backbone": "vgg16", "status": "finished", "runs": 1},
-        {"backbone": "vgg16", "status": "queued", "runs": 1},
-    ]
-    latest = queries.latest_outputs(db, limit=5)
-    assert list(latest["id"]) == [b, a]
-    assert all(t.startswith(b"\x89PNG") for t in latest["thumb"])
-
-
 def test_live_runs_lists_active_and_requested_runs(db):
     done = make_run(db)
     running = make_run(db, steps=4, status="running")
@@ -122,42 +106,6 @@ def test_live_runs_lists_active_and_requested_runs(db):
     assert row["elapsed"] == pytest.approx(0.005 * 4 * 5) and row["last_loss"] == pytest.approx(25.0)
     assert row["snapshot_step"] == 4 and isinstance(row["snapshot_id"], str)
     assert list(queries.live_runs(db, [done])["id"]) == [queued, running, done]
-
-
-def test_gallery_filters_sort_and_paginate_in_sql(db):
-    specs = [("vgg16" if i % 2 else "resnet50", float(1 + i % 3), 10.0 + i, i % 2) for i in range(30)]
-    ids = bulk_finished_runs(db, specs)
-    everything = queries.GalleryFilter()
-    assert queries.count_runs(db, everything) == 30
-    seen = []
-    for offset in range(0, 30, 12):
-        page, total = queries.gallery_page(db, everything, "newest first", limit=12, offset=offset)
-        assert total == 30 and len(page) == min(12, 30 - offset)
-        seen += list(page["id"])
-    assert seen == sorted(ids, reverse=True)
-    page, _ = queries.gallery_page(db, everything, "final loss, lowest first", limit=3)
-    assert list(page["total_loss"]) == sorted(page["total_loss"]) and page["total_loss"].iloc[0] == 10.0
-    assert all(t.startswith(b"\x89PNG") for col in ("content_thumb", "style_thumb", "output_thumb") for t in page[col])
-
-    def count(**kw) -> int:
-        return queries.count_runs(db, queries.GalleryFilter(**kw))
-
-    assert count(backbones=("vgg16",)) == 15
-    assert count(backbones=("vgg16",), learning_rates=(2.0,)) == 5
-    layer_set = "block5_conv2 | block1_conv1, block2_conv1"
-    assert count(layer_sets=(layer_set,)) == 15
-    assert count(statuses=("queued",)) == 0
-    options = queries.filter_options(db)
-    assert options["learning_rates"] == [1.0, 2.0, 3.0] and layer_set in options["layer_sets"]
-    content_id = options["content_images"][0][0]
-    assert count(content_image=content_id) == 15
-    today = date.today()
-    assert count(date_from=today - timedelta(days=1), date_to=today + timedelta(days=1)) == 30
-    assert count(date_to=today - timedelta(days=2)) == 0
-    assert count(layer_sets=("x' OR 1=1 --",), backbones=("vgg16'; DROP TABLE runs; --",)) == 0
-    assert queries.count_runs(db, everything) == 30
-    with pytest.raises(KeyError):
-        queries.gallery_page(db, everything, "id; DROP TABLE runs")
 
 
 def test_curves_are_downsampled_in_sql_and_normalised(db):
@@ -204,7 +152,8 @@ def test_lr_and_layer_tables(db):
         ["vgg16", 1.0, 2],
         ["vgg16", 5.0, 2],
     ]
-    assert lr["final_norm"].tolist() == pytest.approx([0.1, 0.1, 0.1])
+    assert lr["output_norm"].tolist() == pytest.approx([0.1, 0.1, 0.1])  # output loss ÷ loss at step 1
+    assert set(lr["group"]) == {""}  # no grouping: one empty group
     layers = tables["layers"]
     vgg = layers[layers["backbone"] == "vgg16"]
     assert sorted(vgg["style_layers"]) == ["block1_conv1", "block1_conv1, block2_conv1"]
@@ -244,3 +193,67 @@ def test_the_table_interval_follows_the_runs_so_short_runs_fill_tables_3_and_4(d
     assert not queries.compare_tables(db, short, every=every)["every_n"].empty
     assert queries.compare_tables(db, short, every=100)["every_n"].empty  # the old fixed default: nothing
     assert queries.report_interval(db, [make_run(db, "vgg16", steps=1000)]) == 100
+
+
+def test_group_by_any_config_column_and_filter_by_others(db):
+    a = make_run(db, "vgg16", lr=1.0, extra={"optimizer": "adam", "seed": 1})
+    b = make_run(db, "resnet50", lr=1.0, extra={"optimizer": "adam", "seed": 2})
+    c = make_run(db, "vgg16", lr=5.0, extra={"optimizer": "lbfgs", "seed": 1})
+    d = make_run(db, "resnet50", lr=5.0, style_layers=["conv1_relu"], extra={"seed": 1})
+    make_run(db, "vgg16", lr=5.0, status="queued")  # only finished runs are grouped
+    by_backbone = queries.runs_by_group(db, "backbone")
+    assert by_backbone.values.tolist() == [[d, "resnet50"], [c, "vgg16"], [b, "resnet50"], [a, "vgg16"]]
+    # any TransferConfig field groups, filtered by the others
+    assert queries.runs_by_group(db, "optimizer", where={"backbone": ["vgg16"]}).values.tolist() == [
+        [c, "lbfgs"],
+        [a, "adam"],
+    ]
+    assert queries.runs_by_group(db, "seed", groups=["1"], where={"learning rate": ["5.0"]})["id"].tolist() == [d, c]
+    assert queries.runs_by_group(db, "style_layers", groups=["conv1_relu"])["id"].tolist() == [d]  # lists as text
+    assert queries.group_values(db, "optimizer")[["value", "runs"]].values.tolist() == [["adam", 3], ["lbfgs", 1]]
+    assert queries.group_values(db, "optimizer", where={"backbone": ["resnet50"]})["runs"].tolist() == [2]
+    options = queries.grouping_options(db, ["backbone", "optimizer", "learning_rate"])
+    assert options["backbone"] == [("resnet50", 2), ("vgg16", 2)] and options["learning_rate"] == [
+        ("1.0", 2),
+        ("5.0", 2),
+    ]
+    # names that are neither a grouping nor a column never reach SQL
+    for bad in ("status", "1; DROP TABLE runs", 'optimizer" OR 1=1 --'):
+        with pytest.raises(KeyError):
+            queries.runs_by_group(db, bad)
+    with pytest.raises(KeyError):
+        queries.runs_by_group(db, "backbone", where={"nonsense": ["x"]})
+    assert queries.runs_by_group(db, "optimizer", groups=["adam' OR '1'='1"]).empty
+
+
+def test_tables_split_by_group(db):
+    ids = [make_run(db, "vgg16", lr=1.0, steps=20, start_loss=s) for s in (100.0, 300.0)]
+    ids.append(make_run(db, "resnet50", lr=1.0, steps=20, start_loss=50.0))
+    groups = {ids[0]: "adam", ids[1]: "lbfgs", ids[2]: "adam"}
+    tables = queries.compare_tables(db, ids, every=10, groups=groups)
+    lr = tables["lr"]
+    assert lr[["group", "backbone", "runs"]].values.tolist() == [
+        ["adam", "resnet50", 1],
+        ["adam", "vgg16", 1],
+        ["lbfgs", "vgg16", 1],
+    ]
+    assert lr["output_loss"].tolist() == pytest.approx([2.5, 5.0, 15.0])  # runs.total_loss, never averaged across
+    every = tables["every_n"]
+    assert set(every["group"]) == {"adam", "lbfgs"} and every["runs"].max() == 1
+    assert set(tables["layers"]["group"]) == {"adam", "lbfgs"}
+
+
+def test_group_curves_give_means_spreads_and_counts(db):
+    a = make_run(db, "vgg16", steps=100, start_loss=100.0)
+    b = make_run(db, "vgg16", steps=100, start_loss=400.0)
+    c = make_run(db, "resnet50", steps=60, start_loss=10.0)
+    curve = queries.group_curves(db, {a: "vgg16", b: "vgg16", c: "resnet50"}, max_points=20)
+    vgg = curve[curve["group"] == "vgg16"].set_index("step")
+    assert 15 <= len(vgg) <= 22 and vgg.index[0] == 1 and vgg.index[-1] == 100
+    assert (vgg["total_norm_n"] == 2).all()
+    assert vgg.loc[1, "total_norm_mean"] == pytest.approx(1.0) and vgg.loc[1, "total_norm_std"] == pytest.approx(0)
+    assert vgg.loc[100, "total_loss_mean"] == pytest.approx((1.0 + 4.0) / 2)
+    assert vgg.loc[100, "total_loss_std"] == pytest.approx(np.std([1.0, 4.0], ddof=1))
+    resnet = curve[curve["group"] == "resnet50"]
+    assert resnet["step"].max() == 60 and (resnet["total_norm_n"] == 1).all() and resnet["total_norm_std"].isna().all()
+    assert queries.group_curves(db, {}).empty
