@@ -4,8 +4,13 @@ Widget keys are `launch_<field name>` (e.g. `launch_backbone`, `launch_content_l
 `launch_style_layers`, `launch_learning_rate`, `launch_iterations`), plus
 `launch_content_upload` / `launch_content_pick`, `launch_style_upload` /
 `launch_style_pick`, `launch_weights` (imagenet / none / local file),
-`launch_weights_path`, and the buttons `launch_run` ("Run") and `launch_run_both`
-("Run on both backbones").
+`launch_weights_<backbone>` (a weights file per backbone), and the buttons `launch_run`
+("Run") and `launch_run_both` ("Run on both backbones").
+
+The form survives moving between pages: Streamlit drops a widget's state when a page
+without it runs, so every value is also kept in a plain session key (`SAVED`) and put
+back before the widgets are drawn; an uploaded image is kept (`launch_<role>_kept`) until
+it is removed or replaced. `/launch?from_run=ID` fills the form from run ID once.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import streamlit as st
 from dashboard import launch
 from dashboard.common import db_path
 from dashboard.text import md_escape
-from engine.backbones import layer_names
+from engine.backbones import BACKBONES, get_backbone, layer_names
 from engine.config import (
     FIELDS,
     TransferConfig,
@@ -33,7 +38,9 @@ from engine.config import (
 )
 from engine.errors import ImageError
 from engine.images import open_thumbnail
+from engine.weights import KINDS
 from store import images as store_images
+from store import runs as store_runs
 from workbench.errors import USER_ERRORS, one_line
 from workbench.queue import NO_WORKER_ENV, start_worker
 
@@ -43,6 +50,9 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 GROUPS = {"speed": "Optimiser and speed"}  # field metadata "group" -> the expander holding its widgets
 WATCH_KEY = "launch_watch"  # session list of run ids the live view follows
 PREVIEW_SIDE = 160  # px, the longest side of an upload's preview
+SAVED = "launch_saved"  # {widget key: value}: the form's values, kept across pages
+FILLED = "launch_filled_from"  # the run id the form was filled from (its note)
+ROLES = ("content", "style")
 
 
 def key(name: str) -> str:
@@ -83,13 +93,69 @@ def _field_default(f: dataclasses.Field, backbone: str) -> Any:
     return form_value(f.name, f.default)
 
 
+def weights_key(backbone: str) -> str:
+    """The widget key of `backbone`'s weights file."""
+    return f"launch_weights_{backbone}"
+
+
+def kept_key(role: str) -> str:
+    """The session key of the image uploaded for `role`, kept until removed."""
+    return f"launch_{role}_kept"
+
+
+def form_keys() -> list[str]:
+    """Every widget key whose value the form keeps across pages (not the uploads: a
+    file uploader cannot be set; those are kept as `kept_key`)."""
+    keys = [key(name) for name in FIELDS]
+    keys += [weights_key(b) for b in BACKBONES]
+    return keys + [f"launch_{role}_pick" for role in ROLES]
+
+
+def restore_state() -> None:
+    """Put back the values of widgets Streamlit dropped while another page ran."""
+    for name, value in st.session_state.get(SAVED, {}).items():
+        if name not in st.session_state:
+            st.session_state[name] = value
+
+
+def save_state() -> None:
+    """Keep the widgets' values in a plain session key (which no page drops)."""
+    st.session_state[SAVED] = {k: st.session_state[k] for k in form_keys() if k in st.session_state}
+
+
 def init_state() -> None:
-    """Give every form widget its default value unless it already has one."""
+    """Give every form widget its kept or default value unless it already has one."""
+    restore_state()
     backbone = st.session_state.get(key("backbone"), TransferConfig.backbone)
     for f in FIELDS.values():
         if key(f.name) not in st.session_state:
             st.session_state[key(f.name)] = _field_default(f, backbone)
-    st.session_state.setdefault(key("weights_path"), "")
+    for name in BACKBONES:
+        st.session_state.setdefault(weights_key(name), "")
+
+
+def fill_from_run(db: Any) -> None:
+    """`?from_run=ID`: fill every field, the weights and both images from run ID, once
+    (the parameter is consumed, so later edits stick)."""
+    raw = st.query_params.get("from_run")
+    if raw is None:
+        return
+    st.query_params.pop("from_run", None)
+    run = store_runs.get_run(db, int(raw)) if str(raw).strip().isdigit() else None
+    if run is None:
+        st.session_state[FILLED] = None
+        st.sidebar.error(f"No run {md_escape(str(raw))} to fill the form from.", icon="🚫")
+        return
+    config = TransferConfig.from_dict(run["config"])
+    for name in FIELDS:
+        st.session_state[key(name)] = form_value(name, getattr(config, name))
+    if config.weights not in KINDS:
+        st.session_state[key("weights")] = "local file"
+        st.session_state[weights_key(config.backbone)] = config.weights
+    for role in ROLES:
+        st.session_state.pop(kept_key(role), None)
+        st.session_state[f"launch_{role}_pick"] = run[f"{role}_image"]
+    st.session_state[FILLED] = int(run["id"])
 
 
 def _defaults_now(backbone: str) -> dict[str, Any]:
@@ -127,13 +193,54 @@ def _layer_widget(f: dataclasses.Field, label: str, backbone: str) -> Any:
     return st.multiselect(label, names, key=key(f.name), help=f.metadata["help"], placeholder=placeholder)
 
 
-def _weights_widget(f: dataclasses.Field) -> str:
+def _weights_widget(f: dataclasses.Field, backbone: str) -> str:
+    """The weights kind and, for local files, one file per backbone (a file fits one
+    network: switching the backbone switches to its own file). Returns what a run of
+    `backbone` loads: imagenet, none or its file."""
     if st.session_state.get(key("weights")) not in launch.WEIGHT_MODES:
         st.session_state[key("weights")] = f.default
     mode = st.radio("Weights", launch.WEIGHT_MODES, key=key("weights"), help=f.metadata["help"], horizontal=True)
     if mode != "local file":
         return mode
-    return st.text_input("Weights file (.h5)", key=key("weights_path"), placeholder="/path/to/weights.h5")
+    order = [backbone, *(b for b in BACKBONES if b != backbone)]  # this run's file first
+    paths = {}
+    for name in order:
+        paths[name] = st.text_input(
+            f"{get_backbone(name).label} weights file (.h5)",
+            key=weights_key(name),
+            placeholder="/path/to/weights.h5",
+            help=f"Used by Run when the backbone is {name}, and by Run on both backbones. "
+            "A weights file fits one backbone only.",
+        )
+    return paths[backbone]
+
+
+def show_weights_problems(backbone: str) -> None:
+    """Next to the weights widgets: what stops a run of `backbone` (an error: Run is off),
+    what stops Run on both backbones, and notes."""
+    problems = weights_problems(backbone)
+    error, note = problems[backbone]
+    if error:
+        st.error(md_escape(error), icon="🚫")  # names the user's file
+    others = [(n, p) for n, p in problems.items() if n != backbone]
+    blocked = [f"{get_backbone(n).label}: {e}" for n, (e, _) in others if e]
+    if blocked and not error:
+        st.caption("Run on both backbones is off: " + md_escape("; ".join(blocked)))
+    for text in dict.fromkeys(n for _, (_, n) in problems.items() if n):
+        st.warning(md_escape(text))  # names a path
+
+
+def weights_files() -> dict[str, str]:
+    """{backbone: weights file} given in the form (local-file mode only)."""
+    if st.session_state.get(key("weights")) != "local file":
+        return {}
+    return {name: str(st.session_state.get(weights_key(name)) or "") for name in BACKBONES}
+
+
+def weights_problems(backbone: str) -> dict[str, tuple[str | None, str | None]]:
+    """{backbone: (error, note)} for the weights each backbone would load now."""
+    mode, files = st.session_state.get(key("weights")), weights_files()
+    return {name: launch.weights_problem(files.get(name, mode) if files else mode, name) for name in BACKBONES}
 
 
 def field_widget(f: dataclasses.Field, backbone: str) -> Any:
@@ -143,7 +250,9 @@ def field_widget(f: dataclasses.Field, backbone: str) -> Any:
     if f.name == "content_layer" or (kind is tuple and item_type(f.name) is str):
         return _layer_widget(f, text, backbone)
     if f.name == "weights":
-        return _weights_widget(f)
+        value = _weights_widget(f, backbone)
+        show_weights_problems(backbone)
+        return value
     if f.name in ("backbone", "loss_convention"):
         return st.selectbox(text, f.metadata["choices"], key=key(f.name), help=help_text, on_change=_on_backbone_change)
     if f.name == "optimizer":
@@ -180,31 +289,60 @@ def collect(raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _kept_upload(role: str, upload: Any) -> launch.ImageInput | None:
+    """The image uploaded for `role`: this run's upload, else the one kept from before
+    (the uploader is empty again after a visit to another page). Removing the file from
+    the uploader forgets it."""
+    seen = f"launch_{role}_upload_seen"
+    if upload is not None:
+        st.session_state[kept_key(role)] = launch.ImageInput(data=upload.getvalue(), name=upload.name)
+        st.session_state[seen] = True
+    elif st.session_state.pop(seen, False):  # it held a file last run: the user removed it
+        st.session_state.pop(kept_key(role), None)
+    return st.session_state.get(kept_key(role))
+
+
+def _forget(role: str) -> None:
+    st.session_state.pop(kept_key(role), None)
+
+
 def image_picker(db: Any, role: str) -> launch.ImageInput | None:
-    """Upload an image or pick one the store already has; an upload wins."""
+    """Upload an image or pick one the store already has; an upload (this one or the
+    one kept from earlier in the session) wins."""
     st.markdown(f"**{role.capitalize()} image**")
-    upload = st.file_uploader(f"Upload a {role} image", type=IMAGE_TYPES, key=f"launch_{role}_upload")
+    upload_key = f"launch_{role}_upload"
+    if upload_key not in st.session_state:  # a new uploader (after another page): it removed nothing
+        st.session_state.pop(f"launch_{role}_upload_seen", None)
+    upload = st.file_uploader(f"Upload a {role} image", type=IMAGE_TYPES, key=upload_key)
+    kept = _kept_upload(role, upload)
     stored = store_images.list_input_images(db, role)
     pick = None
     if stored:
         names = dict(stored)
+        pick_key = f"launch_{role}_pick"
+        if st.session_state.get(pick_key) not in names:
+            st.session_state.pop(pick_key, None)
         pick = st.selectbox(
             f"…or a stored {role} image",
             list(names),
             format_func=lambda i: f"{names[i] or 'image'} · {i[:8]}",
-            key=f"launch_{role}_pick",
+            key=pick_key,
             help="An uploaded file takes precedence over the stored pick.",
         )
-    if upload is not None:
-        data = upload.getvalue()
-        shown = launch.display_name(upload.name)
+    if kept is not None:
+        shown = launch.display_name(kept.name)
+        if upload is None:  # kept from earlier in this session
+            shown = f"{shown or 'upload'} (uploaded earlier)"
         try:
             # File names are the user's: a caption and an error box render Markdown.
-            st.image(upload_preview(data, upload.name), caption=md_escape(shown) if shown else None, width=120)
+            st.image(upload_preview(kept.data, kept.name), caption=md_escape(shown) if shown else None, width=120)
         except ImageError as exc:
             st.error(md_escape(one_line(exc)))
             return None
-        return launch.ImageInput(data=data, name=upload.name)
+        if upload is None:
+            label = "Use the stored pick instead" if stored else "Remove this upload"
+            st.button(label, key=f"launch_{role}_forget", on_click=_forget, args=(role,))
+        return kept
     if pick is None:
         st.caption(f"No stored {role} images yet: upload one.")
         return None
@@ -217,6 +355,7 @@ def _queue(db: Any, configs: list, content: launch.ImageInput, style: launch.Ima
     ids = launch.queue_runs(db, configs, content, style)
     watch = st.session_state.get(WATCH_KEY, [])
     st.session_state[WATCH_KEY] = [*ids, *(i for i in watch if i not in ids)][:10]
+    st.session_state.pop(FILLED, None)
     worker = start_worker(db_path())
     started = "a background worker was started" if worker else f"no worker started (${NO_WORKER_ENV} is set)"
     return f"Queued run {', '.join(f'#{i}' for i in ids)}; {started}."
@@ -224,9 +363,12 @@ def _queue(db: Any, configs: list, content: launch.ImageInput, style: launch.Ima
 
 def render(db: Any) -> None:
     """The whole launch form in the sidebar, its validation and its two buttons."""
+    fill_from_run(db)
     init_state()
     with st.sidebar:
         st.header("New run")
+        if st.session_state.get(FILLED):
+            st.info(f"Form filled from run #{st.session_state[FILLED]} — change anything and press Run.", icon="✏️")
         content = image_picker(db, "content")
         style = image_picker(db, "style")
         st.divider()
@@ -236,18 +378,33 @@ def render(db: Any) -> None:
             with st.expander(title):
                 fields = [f for f in FIELDS.values() if f.metadata["group"] == group]
                 raw.update({f.name: field_widget(f, backbone) for f in fields})
-        run = st.button("Run", key="launch_run", type="primary", width="stretch")
-        both = st.button("Run on both backbones", key="launch_run_both", width="stretch")
+        problems = weights_problems(backbone)
+        run_off = problems[backbone][0]
+        both_off = next((e for e, _ in problems.values() if e), None)
+        run = st.button(
+            "Run",
+            key="launch_run",
+            type="primary",
+            width="stretch",
+            disabled=bool(run_off),
+            help="Fix the weights first (see above)." if run_off else None,
+        )
+        both = st.button(
+            "Run on both backbones",
+            key="launch_run_both",
+            width="stretch",
+            disabled=bool(both_off),
+            help="Every backbone needs weights it can load (see above)." if both_off else None,
+        )
         feedback = st.container()
+    save_state()
     try:
         values = collect(raw)
-        configs = launch.both_backbone_configs(values) if both else [launch.build_config(values)]
+        files = weights_files()
+        configs = launch.both_backbone_configs(values, files) if both else [launch.build_config(values)]
     except USER_ERRORS as exc:  # errors and notes name the user's files: shown as text
         feedback.error(md_escape(one_line(exc)), icon="🚫")
         return
-    for note in dict.fromkeys(launch.check_weights(c.weights, c.backbone) for c in configs):
-        if note:
-            feedback.warning(md_escape(note))
     if not (run or both):
         return
     if content is None or style is None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.metadata
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -155,12 +158,33 @@ def get_backbone(name: str) -> Backbone:
         raise UnknownBackboneError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
 
 
+# The layer names of each backbone for one Keras version (they are fixed per version):
+# read instead of building the graph, which needs TensorFlow (seconds). Another Keras
+# version builds the graph; a test keeps the file equal to the built names.
+LAYER_TABLE = Path(__file__).with_name("layer_names.json")
+
+
+@functools.cache
+def _layer_table() -> dict[str, list[str]]:
+    try:
+        table = json.loads(LAYER_TABLE.read_text())
+        return table if table.get("keras") == importlib.metadata.version("keras") else {}
+    except (OSError, ValueError, importlib.metadata.PackageNotFoundError):
+        return {}
+
+
 @functools.cache
 def layer_names(backbone: str) -> tuple[str, ...]:
-    """Every selectable layer of a backbone, in network order (input layer excluded).
+    """Every selectable layer of a backbone, in network order (input layer excluded):
+    from `LAYER_TABLE` for the installed Keras version, else built once per process with
+    random weights (only the graph is needed, not its values)."""
+    if backbone in _layer_table():
+        return tuple(_layer_table()[backbone])
+    return built_layer_names(backbone)
 
-    Built once per process with random weights: only the graph is needed, not its values.
-    """
+
+def built_layer_names(backbone: str) -> tuple[str, ...]:
+    """`layer_names` from the graph itself (imports Keras)."""
     model = get_backbone(backbone).build(weights=None)
     return tuple(layer.name for layer in model.layers if type(layer).__name__ != "InputLayer")
 

@@ -89,6 +89,15 @@ def no_worker(monkeypatch) -> None:
     monkeypatch.setenv("NST_NO_WORKER", "1")
 
 
+@pytest.fixture(autouse=True)
+def online(monkeypatch) -> None:
+    """Launch pages behave as on a machine that could download ImageNet weights (this one
+    cannot): tests of the offline message set `can_download` back to False themselves."""
+    import dashboard.launch
+
+    monkeypatch.setattr(dashboard.launch, "can_download", lambda: True)
+
+
 def page(script: str) -> AppTest:
     """An AppTest of one page script in dashboard/views."""
     return AppTest.from_file(VIEWS / script, default_timeout=TIMEOUT_S)

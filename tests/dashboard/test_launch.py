@@ -1,4 +1,5 @@
-"""dashboard/launch.py: configs from form values, queueing, and the real worker spawn."""
+"""dashboard/launch.py and the Launch form: configs from form values, weights checks, queueing,
+a form that survives moving between pages, and Edit and re-run."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from PIL import Image, ImageFile
 
 from dashboard import launch, launch_form
 from engine.backbones import BACKBONES
+from engine.config import FIELDS
 from engine.errors import ConfigError, ImageError, UnknownLayerError, UserError, WeightsError
 from store import images as store_images
+from store import runs as store_runs
+from tests.dashboard.conftest import page
 from tests.engine.test_images import record_jpeg_decodes
 
 TINY = {"size": 32, "iterations": 3, "snapshot_every": 0, "weights": "none"}
@@ -90,3 +94,212 @@ def test_upload_preview_decodes_a_large_jpeg_at_reduced_scale(monkeypatch):
     assert preview.format == "PNG" and max(preview.size) <= launch_form.PREVIEW_SIDE
     assert decoded[0] == (300, 200)  # 1/8 of 2400 x 1600: never decoded at full size
     assert all(max(size) <= 300 for size in decoded)
+
+
+# --- the Launch page: a form that remembers, weights per backbone, edit and re-run --------
+
+
+@pytest.fixture(autouse=True)
+def imagenet_downloadable(monkeypatch):
+    """Whether ImageNet weights could be downloaded is the network's business: these tests
+    say it, the offline ones say otherwise."""
+    monkeypatch.setattr(launch, "can_download", lambda: True)
+
+
+def weights_file(path, backbone: str, layers: slice = slice(None)):
+    """A legacy Keras .h5 weights file holding `backbone`'s layer names and weight shapes
+    (never written values: the datasets take no space)."""
+    import h5py
+
+    signature = launch.weights_signature(backbone)[layers]
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [name.encode() for name, _ in signature]
+        for name, shapes in signature:
+            group = f.create_group(name)
+            names = [f"{name}/w{k}" for k in range(len(shapes))]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n, shape in zip(names, shapes, strict=True):
+                group.create_dataset(n, shape=shape, dtype="f4")
+    return path
+
+
+def _sidebar_text(at) -> str:
+    """The sidebar's messages as a reader sees them (Markdown escapes removed)."""
+    parts = [*at.sidebar.error, *at.sidebar.warning, *at.sidebar.caption, *at.sidebar.info]
+    return "\n".join(str(e.value) for e in parts).replace("\\", "")
+
+
+def leave_the_page(at, to: str = "gallery.py"):
+    """Run another page, then come back as a browser session does: Streamlit has dropped
+    the Launch widgets' state by then (AppTest's own page switch keeps it), so the page
+    comes back in a new AppTest holding only the session's plain (non-widget) keys."""
+    at.switch_page(to).run()
+    assert not at.exception
+    widgets = {*launch_form.form_keys(), "launch_content_upload", "launch_style_upload", "launch_run"}
+    kept = {k: v for k, v in at.session_state._state.filtered_state.items() if k not in widgets}
+    back = page("launch.py")
+    for name, value in kept.items():
+        back.session_state[name] = value
+    back.run()
+    assert not back.exception
+    return back
+
+
+def _captions(at) -> list[str]:
+    return [c.replace("\\", "") for img in at.sidebar.image for c in img.captions]
+
+
+def _upload(at, role: str, path, name: str) -> None:
+    at.file_uploader(key=f"launch_{role}_upload").set_value((name, path.read_bytes(), "image/png"))
+
+
+def test_the_form_survives_moving_to_another_page_and_back(db, image_files, tmp_path):
+    content, style = image_files
+    vgg_file = weights_file(tmp_path / "vgg.h5", "vgg16")
+    at = page("launch.py").run()
+    at.selectbox(key="launch_backbone").set_value("resnet50").run()
+    at.number_input(key="launch_size").set_value(64)
+    at.number_input(key="launch_iterations").set_value(7)
+    at.selectbox(key="launch_optimizer").set_value("lbfgs").run()  # resets the rate to L-BFGS's 1
+    at.number_input(key="launch_learning_rate").set_value(3.5)
+    at.multiselect(key="launch_style_layers").set_value(["conv1_relu", "conv2_block1_out"])
+    at.checkbox(key="launch_keep_best").check()
+    at.radio(key="launch_weights").set_value("local file").run()
+    at.text_input(key="launch_weights_vgg16").input(str(vgg_file))
+    _upload(at, "content", content, "mine.png")
+    _upload(at, "style", style, "painting.png")
+    at.run()
+    assert not at.exception
+    at = leave_the_page(at)
+    assert at.selectbox(key="launch_backbone").value == "resnet50"
+    assert (at.number_input(key="launch_size").value, at.number_input(key="launch_iterations").value) == (64, 7)
+    assert at.number_input(key="launch_learning_rate").value == 3.5
+    assert at.multiselect(key="launch_style_layers").value == ["conv1_relu", "conv2_block1_out"]
+    assert at.checkbox(key="launch_keep_best").value and at.selectbox(key="launch_optimizer").value == "lbfgs"
+    assert at.radio(key="launch_weights").value == "local file"
+    assert at.text_input(key="launch_weights_vgg16").value == str(vgg_file)
+    assert _captions(at) == ["mine.png (uploaded earlier)", "painting.png (uploaded earlier)"]
+    # ... and it is what a run gets: the uploads, not another image
+    at.radio(key="launch_weights").set_value("none").run()
+    at.button(key="launch_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = store_runs.get_run(db, 1)
+    assert (run["backbone"], run["size"], run["iterations"], run["optimizer"]) == ("resnet50", 64, 7, "lbfgs")
+    assert store_images.list_input_images(db, "content") == [(run["content_image"], "mine.png")]
+    assert store_images.list_input_images(db, "style") == [(run["style_image"], "painting.png")]
+
+
+def test_a_removed_upload_is_forgotten(db, image_files):
+    content, _ = image_files
+    at = page("launch.py").run()
+    _upload(at, "content", content, "mine.png")
+    at.run()
+    at = leave_the_page(at, "home.py")
+    assert _captions(at) == ["mine.png (uploaded earlier)"]
+    at.button(key="launch_content_forget").click().run()
+    assert not _captions(at)
+    assert "No stored content images yet" in _sidebar_text(at)
+
+
+def test_a_weights_file_belongs_to_one_backbone_and_is_checked_before_queuing(populated, tmp_path):
+    vgg_file = weights_file(tmp_path / "vgg.h5", "vgg16")
+    at = page("launch.py").run()
+    at.radio(key="launch_weights").set_value("local file").run()
+    at.text_input(key="launch_weights_vgg16").input(str(vgg_file)).run()
+    assert not at.sidebar.error and not at.button(key="launch_run").disabled  # it fits VGG16
+    at.selectbox(key="launch_backbone").set_value("resnet50").run()
+    assert at.text_input(key="launch_weights_resnet50").value == ""  # no silent carry-over
+    assert at.button(key="launch_run").disabled and "give the path of a .h5" in _sidebar_text(at)
+    at.text_input(key="launch_weights_resnet50").input(str(vgg_file)).run()
+    assert not at.exception
+    assert "holds 13 layers with weights, ResNet50 has 106" in _sidebar_text(at)
+    assert "looks like a VGG16 weights file" in _sidebar_text(at)
+    assert at.button(key="launch_run").disabled and at.button(key="launch_run_both").disabled  # nothing queued
+
+
+def test_check_weights_file_compares_layers_and_shapes(tmp_path):
+    resnet_file = weights_file(tmp_path / "resnet.h5", "resnet50")
+    assert launch.check_weights_file(str(resnet_file), "resnet50") == resnet_file
+    with pytest.raises(WeightsError, match="looks like a ResNet50 weights file; give a VGG16 weights file"):
+        launch.check_weights_file(str(resnet_file), "vgg16")
+    short = weights_file(tmp_path / "short.h5", "vgg16", slice(0, 12))
+    with pytest.raises(WeightsError, match="holds 12 layers with weights, VGG16 has 13"):
+        launch.check_weights_file(str(short), "vgg16")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(WeightsError, match="not a readable Keras weights file"):
+        launch.check_weights_file(str(tmp_path / "junk.h5"), "vgg16")
+
+
+def test_run_on_both_backbones_takes_a_weights_file_per_backbone(populated, tmp_path):
+    files = {b: str(weights_file(tmp_path / f"{b}.h5", b)) for b in BACKBONES}
+    at = page("launch.py").run()
+    at.number_input(key="launch_iterations").set_value(6)
+    at.radio(key="launch_weights").set_value("local file").run()
+    at.text_input(key="launch_weights_vgg16").input(files["vgg16"]).run()
+    assert at.button(key="launch_run_both").disabled  # ResNet50 has no file yet
+    assert "Run on both backbones is off: ResNet50" in _sidebar_text(at)
+    at.text_input(key="launch_weights_resnet50").input(files["resnet50"]).run()
+    assert not at.button(key="launch_run_both").disabled
+    at.button(key="launch_run_both").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    runs = [store_runs.get_run(populated, i) for i in (3, 4)]
+    assert {r["backbone"]: r["weights"] for r in runs} == files
+    with pytest.raises(ConfigError, match="give a weights file for ResNet50 too"):
+        launch.both_backbone_configs({**TINY, "weights": files["vgg16"]}, {"vgg16": files["vgg16"]})
+
+
+def test_imagenet_weights_this_machine_cannot_get_are_said_before_queuing(populated, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(launch, "can_download", lambda: False)
+    cache = tmp_path / "keras" / "models"
+    cache.mkdir(parents=True)
+    (cache / BACKBONES["vgg16"].keras_cache_file).write_bytes(b"cached")  # VGG16's file is there
+    at = page("launch.py").run()
+    assert not at.exception and not at.sidebar.error  # VGG16: fine
+    assert not at.button(key="launch_run").disabled and at.button(key="launch_run_both").disabled
+    at.selectbox(key="launch_backbone").set_value("resnet50").run()
+    text = _sidebar_text(at)
+    resnet_cache = cache / BACKBONES["resnet50"].keras_cache_file
+    assert f"ImageNet weights for ResNet50 are not in Keras's cache ({resnet_cache})" in text
+    assert 'this machine cannot download them: choose "local file" and give a .h5 weights file' in text
+    assert "--weights" not in _sidebar_text(at)
+    assert at.button(key="launch_run").disabled
+    at.radio(key="launch_weights").set_value("none").run()
+    assert not at.button(key="launch_run").disabled
+
+
+def test_edit_and_rerun_fills_the_whole_form_from_a_run_once(populated):
+    source = store_runs.get_run(populated, 2)  # resnet50, lr 20, 8 steps at 32 px, weights none
+    at = page("launch.py")
+    at.query_params["from_run"] = "2"
+    at.run()
+    assert not at.exception
+    assert "Form filled from run #2" in _sidebar_text(at)
+    for name in FIELDS:
+        assert at.session_state[launch_form.key(name)] == launch_form.form_value(name, source["config"][name]), name
+    assert at.selectbox(key="launch_content_pick").value == source["content_image"]
+    assert at.selectbox(key="launch_style_pick").value == source["style_image"]
+    assert at.radio(key="launch_weights").value == "none"
+    assert "from_run" not in at.query_params  # consumed: edits stick
+    at.number_input(key="launch_iterations").set_value(5).run()
+    at.run()
+    assert at.number_input(key="launch_iterations").value == 5
+    at.button(key="launch_run").click().run()
+    assert not at.exception
+    run = store_runs.get_run(populated, 3)
+    assert {**run["config"], "iterations": 8} == source["config"]
+    assert (run["content_image"], run["style_image"]) == (source["content_image"], source["style_image"])
+
+
+def test_edit_and_rerun_restores_a_local_weights_file(populated, tmp_path):
+    path = str(weights_file(tmp_path / "resnet.h5", "resnet50"))
+    source = store_runs.get_run(populated, 2)
+    run_id = store_runs.create_run(
+        populated, {**source["config"], "weights": path}, source["content_image"], source["style_image"], "f"
+    )
+    at = page("launch.py")
+    at.query_params["from_run"] = str(run_id)
+    at.run()
+    assert at.radio(key="launch_weights").value == "local file"
+    assert at.text_input(key="launch_weights_resnet50").value == path
+    assert at.text_input(key="launch_weights_vgg16").value == ""

@@ -518,7 +518,7 @@ def test_launch_shows_paths_in_errors_and_warnings_as_text(db, tmp_path, monkeyp
     assert "are not cached at" in texts(at.sidebar.warning)
     assert_escaped(texts(at.sidebar.warning))
     at.radio(key="launch_weights").set_value("local file").run()
-    at.text_input(key="launch_weights_path").input(f"/nowhere/{EVIL_FILE}.h5").run()
+    at.text_input(key="launch_weights_vgg16").input(f"/nowhere/{EVIL_FILE}.h5").run()
     assert not at.exception
     assert "does not exist" in texts(at.sidebar.error)
     assert_escaped(texts(at.sidebar.error))

@@ -48,3 +48,12 @@ def test_unknown_layer_names_closest():
 def test_unknown_backbone():
     with pytest.raises(UnknownBackboneError, match="vgg16"):
         get_backbone("vgg19")
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50"])
+def test_stored_layer_names_are_the_built_graphs(name):
+    """engine/layer_names.json (read so the dashboard need not build graphs) matches the
+    graph of the installed Keras version; another version builds it and this still holds."""
+    from engine.backbones import built_layer_names, layer_names
+
+    assert layer_names(name) == built_layer_names(name)
