@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.backbones import BACKBONES, Backbone, LossDefaults, check_layer, get_backbone
 from engine.catalog import CONVENTIONS, OPTIMIZERS, OptimizerInfo
+from engine.colors import COLOR_MODES
 from engine.errors import ConfigError
 from engine.weights import KINDS, check_weights_path
 
@@ -153,6 +154,14 @@ class TransferConfig:
         per_backbone="resolved",
     )
     init: str = _opt("starting image", default="content", choices=INITS)
+    preserve_colors: str = _opt(
+        "keep the photo's colours: none | luminance (style transferred on luminance only, the photo's "
+        "chrominance kept) | histogram (the painting recoloured to the photo's colour mean and covariance first)",
+        default="none",
+        label="Keep the photo's colours",
+        choices=tuple(COLOR_MODES),
+        legacy="none",
+    )
     seed: int = _opt("random seed (noise init, random weights)", default=0, limits=Limits(0, MAX_SEED))
     snapshot_every: int = _opt(
         "store the image every K steps (0: only the final)",

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine.backbones import Backbone, get_backbone
+from engine.colors import COLOR_MODES
 from engine.config import TransferConfig, scale_plan
 from engine.errors import DivergedError
 from engine.images import resize_longest, resize_to
@@ -315,13 +316,16 @@ def run_transfer(
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
     model = model if model is not None else load_backbone(backbone, cfg.weights)
     extractor = FeatureExtractor.for_config(model, cfg)
-    loop = _Loop(cfg, backbone, on_step, should_stop)
+    colors = COLOR_MODES[cfg.preserve_colors]  # what the network sees, and the output made from it
+    photo, (content_rgb, style_rgb) = content_rgb, colors.prepare(content_rgb, style_rgb)
+    show = lambda x: colors.finish(backbone.deprocess(x.numpy()[0]), photo)  # noqa: E731 - image -> RGB shown
+    loop = _Loop(cfg, on_step, should_stop, show)
     stage, last = None, 0
     for size, steps in scale_plan(cfg):
         first = stage is None
         stage = _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, stage)
         if first and on_start is not None and cfg.snapshot_every:
-            on_start(backbone.deprocess(stage.image.numpy()[0]))
+            on_start(show(stage.image))
         last += steps
         if not loop.run(stage, last):
             break
@@ -330,7 +334,7 @@ def run_transfer(
     output = stage.image if last_is_best or not cfg.keep_best else stage.best.image
     final = last if output is stage.image else stage.loss_fn(output)
     return TransferResult(
-        image=backbone.deprocess(output.numpy()[0]),
+        image=show(output),
         **{f"{name}_loss": float(value) for name, value in final.items()},
         steps_done=loop.step,
         cancelled=loop.cancelled,
@@ -355,8 +359,8 @@ class _Loop:
     cut short so that it ends at every snapshot step and at the end of each scale (the
     image is only visible between calls); stop requests are checked between chunks."""
 
-    def __init__(self, cfg: TransferConfig, backbone: Backbone, on_step, should_stop) -> None:
-        self.cfg, self.backbone = cfg, backbone
+    def __init__(self, cfg: TransferConfig, on_step, should_stop, show: Callable[[tf.Variable], np.ndarray]) -> None:
+        self.cfg, self.show = cfg, show  # show: the image variable -> the RGB a snapshot stores
         self.on_step, self.should_stop = on_step, should_stop
         self.step, self.cancelled = 0, False
         self.start = time.perf_counter()
@@ -420,6 +424,6 @@ class _Loop:
                     step_seconds=per,
                     elapsed_seconds=t0 + per * (i + 1) - self.start,
                     size=stage.size,
-                    image=self.backbone.deprocess(stage.image.numpy()[0]) if snap else None,
+                    image=self.show(stage.image) if snap else None,
                 )
             )

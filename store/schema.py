@@ -150,6 +150,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE runs DROP COLUMN config",
         ],
     ),
+    (
+        6,
+        "colour preservation",
+        ["ALTER TABLE runs ADD COLUMN preserve_colors VARCHAR DEFAULT 'none'"],  # older runs kept no colours
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

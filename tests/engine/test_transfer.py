@@ -236,3 +236,28 @@ def test_on_start_gets_the_initial_image_once_when_snapshots_are_asked_for(conte
     assert np.abs(starts[0].astype(int) - resize_to(content_rgb, first_scale[:2]).astype(int)).mean() < 2
     run_transfer(_cfg(iterations=2, snapshot_every=0), content_rgb, style_rgb, model=model, on_start=starts.append)
     assert len(starts) == 1  # no snapshots asked for: no step 0 either
+
+
+def test_luminance_transfer_keeps_the_photos_chrominance(content_rgb, style_rgb, random_model):
+    """Issue 14: `preserve_colors=luminance` leaves the output's chrominance (YIQ I, Q)
+    the photo's; its snapshots are shown in colour too."""
+    from engine import colors
+    from engine.images import resize_to
+
+    events = []
+    cfg = _cfg(preserve_colors="luminance", init="content", iterations=6, snapshot_every=3)
+    result = run_transfer(cfg, content_rgb, style_rgb, events.append, model=random_model("vgg16"))
+    photo = colors.to_yiq(resize_to(content_rgb, result.image.shape[:2]))
+    out = colors.to_yiq(result.image)
+    assert np.abs(out[..., 1:] - photo[..., 1:]).mean() < 2.0  # uint8 rounding and clipping only
+    snap = next(e.image for e in events if e.image is not None)
+    assert not (snap[..., 0] == snap[..., 1]).all()  # not the grey image the network saw
+
+
+def test_histogram_mode_runs_and_changes_what_the_network_sees(content_rgb, style_rgb, random_model):
+    model = random_model("vgg16")
+    plain = run_transfer(_cfg(iterations=3, init="content"), content_rgb, style_rgb, model=model)
+    matched = run_transfer(
+        _cfg(iterations=3, init="content", preserve_colors="histogram"), content_rgb, style_rgb, model=model
+    )
+    assert matched.image.shape == plain.image.shape and matched.style_loss != plain.style_loss
