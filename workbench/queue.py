@@ -112,18 +112,18 @@ def worker_disabled() -> bool:
     return os.environ.get(NO_WORKER_ENV, "").strip() not in ("", "0")
 
 
-def start_worker(db_path: Path) -> subprocess.Popen | None:
-    """Start `python -m workbench worker --db PATH` in its own session, its output in
-    PATH.worker.log; None when $NST_NO_WORKER is set. Starting one while another runs
-    is harmless: it exits at once when every worker slot is taken."""
+def _spawn(what: str, args: list[str], db_path: Path) -> subprocess.Popen | None:
+    """Start `python -m workbench <args>` in its own session (it outlives the dashboard's
+    script run), its output appended to PATH.<what>.log; None when $NST_NO_WORKER is set
+    (tests: nothing is spawned)."""
     if worker_disabled():
-        log.info("%s is set: not starting a worker", NO_WORKER_ENV)
+        log.info("%s is set: not starting a %s process", NO_WORKER_ENV, what)
         return None
-    log_path = Path(f"{db_path}.worker.log")
+    log_path = Path(f"{db_path}.{what}.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench", "worker", "--db", str(db_path)],
+            [sys.executable, "-m", "workbench", *args],
             cwd=PROJECT_ROOT,
             start_new_session=True,
             stdin=subprocess.DEVNULL,
@@ -131,39 +131,28 @@ def start_worker(db_path: Path) -> subprocess.Popen | None:
             stderr=subprocess.STDOUT,
         )
     # Reap it when it exits, so a long-lived parent (the dashboard) keeps no zombie whose
-    # pid would still look alive.
-    threading.Thread(target=proc.wait, name=f"reap-worker-{proc.pid}", daemon=True).start()
-    log.info("started worker pid %s for %s", proc.pid, db_path)
+    # pid would still look alive; `poll()` still answers.
+    threading.Thread(target=proc.wait, name=f"reap-{what}-{proc.pid}", daemon=True).start()
+    log.info("started %s pid %s: %s", what, proc.pid, " ".join(args))
     return proc
+
+
+def start_worker(db_path: Path) -> subprocess.Popen | None:
+    """Start `python -m workbench worker --db PATH` (see `_spawn`; log PATH.worker.log).
+    Starting one while another runs is harmless: it exits at once when every worker slot
+    is taken."""
+    return _spawn("worker", ["worker", "--db", str(db_path)], db_path)
 
 
 def start_metrics(
     db_path: Path, run_id: int, weights_by_backbone: dict[str, str] | None = None
 ) -> subprocess.Popen | None:
-    """Start `python -m workbench metrics RUN_ID --db PATH [--weights-<name> FILE ...]` in
-    its own session, its output appended to PATH.metrics.log, and return the process; None
-    when $NST_NO_WORKER is set (tests: nothing is spawned). `weights_by_backbone` names a
-    weights file per judge (a backbone, or a neutral judge such as vgg19); empty values
-    are left out. The caller polls the process (or the store's `run_metrics` rows)."""
-    if worker_disabled():
-        log.info("%s is set: not starting a metrics process", NO_WORKER_ENV)
-        return None
-    command = [sys.executable, "-m", "workbench", "metrics", str(int(run_id)), "--db", str(db_path)]
+    """Start `python -m workbench metrics RUN_ID --db PATH [--weights-<name> FILE ...]`
+    (see `_spawn`; log PATH.metrics.log). `weights_by_backbone` names a weights file per
+    judge (a backbone, or a neutral judge such as vgg19); empty values are left out. The
+    caller polls the process (or the store's `run_metrics` rows)."""
+    args = ["metrics", str(int(run_id)), "--db", str(db_path)]
     for name, path in sorted((weights_by_backbone or {}).items()):
         if str(path).strip():
-            command += [f"--weights-{name}", str(path).strip()]
-    log_path = Path(f"{db_path}.metrics.log")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    # Reaped when it exits (no zombie in a long-lived dashboard); `poll()` still answers.
-    threading.Thread(target=proc.wait, name=f"reap-metrics-{proc.pid}", daemon=True).start()
-    log.info("started metrics pid %s for run %s in %s", proc.pid, run_id, db_path)
-    return proc
+            args += [f"--weights-{name}", str(path).strip()]
+    return _spawn("metrics", args, db_path)
