@@ -2,7 +2,10 @@
 
 Parts (`--only`): step (time per step, bare vs engine, and the per-step speed options),
 quality (time to reach plain Adam's loss, per optimiser and scale option), store (logging
-cost), query and page (dashboard queries and the Compare page on a synthetic store).
+cost), query and page (dashboard queries and the Compare page on a synthetic store), and
+pages (every page and three interactions timed in Chromium on a synthetic store; not in the
+default set, as it needs Chromium and Playwright: `--only pages`, or `python -m bench.pages`
+to time another checkout).
 
 Prints one table; with --csv, appends the rows (with machine and date) to a CSV file.
 Benchmarks are not tests: nothing here asserts a timing.
@@ -24,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench import quality, queries, steps, storage  # noqa: E402
+from bench import pages, quality, queries, steps, storage  # noqa: E402
 from engine.images import load_image_file  # noqa: E402
 
 
@@ -45,7 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weights", default="none", help="none (timing does not depend on weight values) or a path")
     p.add_argument("--runs", type=int, default=1000, help="runs in the synthetic store")
     p.add_argument("--iterations", type=int, default=1000, help="iterations per synthetic run")
-    p.add_argument("--only", default="step,quality,store,query,page", help="which parts to run")
+    p.add_argument(
+        "--only", default="step,quality,store,query,page", help="which parts to run (also: pages, in a browser)"
+    )
     p.add_argument("--quality-size", type=int, default=256, help="target size of the time-to-quality runs")
     p.add_argument("--quality-steps", type=int, default=1000, help="plain Adam steps whose loss is the target")
     p.add_argument("--content", type=Path, help="content image (default: random pixels)")
@@ -95,6 +100,10 @@ def run_all(args: argparse.Namespace) -> list[dict]:
                 rows.append(
                     {"benchmark": "page", "metric": "compare_page_s", "value": queries.compare_page_seconds(db)}
                 )
+    if "pages" in parts:
+        repeat, cold = (1, 1) if args.quick else (5, 2)
+        timings = pages.measure(Path(__file__).resolve().parent.parent, args.runs, args.iterations, repeat, cold)
+        rows += pages.rows(timings)
     return rows
 
 

@@ -198,7 +198,7 @@ NO_IMAGE = {  # why a run has no output image, by status
 def thumb(data: bytes | None, caption: str | None = None, status: str | None = None) -> None:
     """A stored thumbnail, or a line saying why there is none (by the run's status)."""
     if data:
-        st.image(data, caption=caption, width="stretch")
+        st.image(data, caption=caption, width="stretch", output_format="PNG")  # "auto" re-encodes as JPEG
     else:
         why = NO_IMAGE.get(status or "", "no image yet")
         st.caption(f"{md_escape(caption) + ': ' if caption else ''}{why}")

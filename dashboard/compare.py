@@ -689,7 +689,9 @@ def outputs_section(db: Any, params: pd.DataFrame, selection: Selection | None =
         for i, (_, row) in enumerate(part.iterrows()):
             # Image names and weights paths are the user's: a caption renders Markdown.
             label = " · ".join([f"#{row['id']}", *(f"{c}={md_escape(_fmt(row[c]))}" for c in diff)])
-            cols[i % len(cols)].image(images.get(row["output_image"]), caption=label, width="stretch")
+            cols[i % len(cols)].image(
+                images.get(row["output_image"]), caption=label, width="stretch", output_format="PNG"
+            )
     contact_sheet_button(db, params, shown, diff)
     _slider_fragment(str(db), tuple(int(i) for i in shown["id"]))
 

@@ -210,7 +210,7 @@ def images_section(db: Any, run: dict[str, Any]) -> None:
         with col:
             data = _png(db, run[key], thumb=True)
             if data:
-                st.image(data, caption=caption, width="content")
+                st.image(data, caption=caption, width="content", output_format="PNG")
     output = run["output_image"] if present(run["output_image"]) else None
     if output:
         width, height = _png_size(db, output) or (run["size"], run["size"])

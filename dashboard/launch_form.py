@@ -15,6 +15,7 @@ it is removed or replaced. `/launch?from_run=ID` fills the form from run ID once
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import logging
@@ -67,14 +68,20 @@ def cached_layer_names(backbone: str) -> tuple[str, ...]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def upload_preview(data: bytes, name: str) -> bytes:
-    """A small PNG preview of uploaded bytes; raises ImageError if unreadable or over the
-    pixel limit. Never decodes a large image at full size in the server (a JPEG is
-    decoded at 1/2 to 1/8 scale), and refuses a huge one from its header alone."""
+def upload_preview(data: bytes, name: str) -> str:
+    """A small PNG preview of uploaded bytes as a `data:` URL; raises ImageError if
+    unreadable or over the pixel limit. Never decodes a large image at full size in the
+    server (a JPEG is decoded at 1/2 to 1/8 scale), and refuses a huge one from its
+    header alone.
+
+    A data URL, not bytes: Streamlit serves bytes as a media file that a polling
+    fragment's rerun (the live view, `run_every`) can drop while the browser still asks
+    for it (a 404 and a broken image; cf. streamlit/streamlit#9079); a data URL travels
+    inside the page."""
     img = open_thumbnail(data, name, PREVIEW_SIDE)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    return buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def form_value(name: str, value: Any) -> Any:
@@ -346,7 +353,7 @@ def image_picker(db: Any, role: str) -> launch.ImageInput | None:
     if pick is None:
         st.caption(f"No stored {role} images yet: upload one.")
         return None
-    st.image(store_images.get_thumbs(db, [pick]).get(pick), width=120)
+    st.image(store_images.get_thumbs(db, [pick]).get(pick), width=120, output_format="PNG")
     return launch.ImageInput(image_id=pick)
 
 

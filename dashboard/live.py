@@ -142,7 +142,12 @@ def _card(db: Any, row: Any, curve: pd.DataFrame, est: store_estimates.Estimate 
             _loss_caption(row, curve)
         with right:
             if row["snapshot_png"]:
-                st.image(row["snapshot_png"], caption=f"snapshot at step {int(row['snapshot_step'])}", width="stretch")
+                st.image(
+                    row["snapshot_png"],
+                    caption=f"snapshot at step {int(row['snapshot_step'])}",
+                    width="stretch",
+                    output_format="PNG",
+                )
         if row["status"] in store_runs.ACTIVE and not row["cancel_requested"]:
             st.button("Cancel", key=f"live_cancel_{run_id}", on_click=_cancel, args=(db, run_id))
         elif row["cancel_requested"] and row["status"] == "running":

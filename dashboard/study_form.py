@@ -51,7 +51,7 @@ def _image_inputs(db: Any, role: str) -> list[launch.ImageInput]:
         )
         thumbs = store_read(store_images.get_thumbs, db, picks)
         if picks:
-            st.image([thumbs[i] for i in picks if i in thumbs], width=56)
+            st.image([thumbs[i] for i in picks if i in thumbs], width=56, output_format="PNG")
     uploads = st.file_uploader(
         f"…and/or upload {role} images",
         type=launch_form.IMAGE_TYPES,

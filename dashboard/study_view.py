@@ -102,7 +102,9 @@ def header(db: Any, study: dict[str, Any]) -> None:
     content = [thumbs[i] for i in spec["content_images"] if i in thumbs]
     style = [thumbs[i] for i in spec["style_images"] if i in thumbs]
     if content or style:
-        st.image(content + style, caption=["content"] * len(content) + ["style"] * len(style), width=72)
+        st.image(
+            content + style, caption=["content"] * len(content) + ["style"] * len(style), width=72, output_format="PNG"
+        )
 
 
 def _resume(db: Any, study_id: int) -> None:

@@ -3,6 +3,7 @@ a form that survives moving between pages, and Edit and re-run."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import pytest
@@ -90,7 +91,9 @@ def test_upload_preview_refuses_a_huge_image_from_its_header(monkeypatch):
 def test_upload_preview_decodes_a_large_jpeg_at_reduced_scale(monkeypatch):
     data = _encode(Image.new("RGB", (2400, 1600), (10, 120, 200)), "JPEG")
     decoded = record_jpeg_decodes(monkeypatch)
-    preview = Image.open(io.BytesIO(launch_form.upload_preview(data, "big.jpg")))
+    url = launch_form.upload_preview(data, "big.jpg")
+    assert url.startswith("data:image/png;base64,")  # inside the page: no media file to lose
+    preview = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert preview.format == "PNG" and max(preview.size) <= launch_form.PREVIEW_SIDE
     assert decoded[0] == (300, 200)  # 1/8 of 2400 x 1600: never decoded at full size
     assert all(max(size) <= 300 for size in decoded)
