@@ -18,5 +18,7 @@ import streamlit as st  # noqa: E402
 from dashboard import nav  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# The favicon stays an emoji: a Material icon favicon is fetched from fonts.gstatic.com,
+# which an offline machine cannot reach (a console error on every page).
 st.set_page_config(page_title="NST workbench", page_icon="🎨", layout="wide")
 nav.navigation().run()

@@ -82,14 +82,16 @@ def run_page(body: Callable[[], None]) -> None:
         body()
     except Exception as exc:  # every error a user can cause ends here, readable
         log.exception("page failed")
-        st.error(f"**Something went wrong:** {md_escape(one_line(exc))}", icon="🚫")  # messages name files
+        st.error(
+            f"**Something went wrong:** {md_escape(one_line(exc))}", icon=":material/block:"
+        )  # messages name files
 
 
 def empty_state(what: str = "No runs yet.") -> None:
     """Say the store is empty and how to start the first run."""
     st.info(
         f"{what} Launch your first style transfer from the **Launch** page, or from a terminal:\n\n`{CLI_HINT}`",
-        icon="🎨",
+        icon=":material/palette:",
     )
     nav.link("launch", label="Start here: launch a run", icon=":material/rocket_launch:")
     st.caption(f"Database: `{db_path()}`")
@@ -182,7 +184,7 @@ def random_weights_warning(weights: str, subject: str = "This run") -> None:
         st.warning(
             f"{subject} used **random weights** (`weights = none`): the losses and images only show that "
             "the pipeline works; the quality is not meaningful.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
 
 

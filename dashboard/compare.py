@@ -364,7 +364,7 @@ def curves_section(db: Any, params: pd.DataFrame, selection: Selection | None = 
     """Overlaid raw and normalised loss curves and cumulative time (per run by hand, per
     group when grouped), in a fragment: its controls rerun only this section."""
     st.subheader("Loss and time against iteration")
-    st.info(SCALES_NOTE, icon="📏")
+    st.info(SCALES_NOTE, icon=":material/straighten:")
     if selection is not None and selection.grouped:
         _group_curves_fragment(str(db), tuple(selection.groups.items()), selection.by or "group", selection.sizes)
     else:
@@ -630,7 +630,10 @@ def fair_section(db: Any, params: pd.DataFrame, selection: Selection | None = No
     if missing:
         more = f" and {len(missing) - 30} more" if len(missing) > 30 else ""
         runs = ", ".join(f"#{i}" for i in missing[:30]) + more
-        st.info(f"No fair metrics for run{'s' if len(missing) > 1 else ''} {runs}. {fair.HINT}", icon="📐")
+        st.info(
+            f"No fair metrics for run{'s' if len(missing) > 1 else ''} {runs}. {fair.HINT}",
+            icon=":material/straighten:",
+        )
     if table.empty:
         return
     if "group" in table.columns:

@@ -474,7 +474,9 @@ def fair_section(db: Any, run: dict[str, Any]) -> None:
         return
     long = _metrics(db, store_token(), run_id)
     if long.empty:
-        st.info(f"No fair metrics for run #{run_id} yet: compute them with the button below.", icon="📐")
+        st.info(
+            f"No fair metrics for run #{run_id} yet: compute them with the button below.", icon=":material/straighten:"
+        )
     else:
         table = fair.run_table(long)
         st.dataframe(
@@ -524,7 +526,10 @@ def _poll_job(db: str, run_id: int) -> None:
     if job is None:
         return
     if job.proc.poll() is None:
-        st.info(f"computing metrics… ({format_duration(time.monotonic() - job.started)} so far)", icon="⏳")
+        st.info(
+            f"computing metrics… ({format_duration(time.monotonic() - job.started)} so far)",
+            icon=":material/hourglass_empty:",
+        )
         return
     _finish_job(db, run_id)
     st.rerun()

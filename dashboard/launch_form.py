@@ -151,7 +151,7 @@ def fill_from_run(db: Any) -> None:
     run = store_runs.get_run(db, int(raw)) if str(raw).strip().isdigit() else None
     if run is None:
         st.session_state[FILLED] = None
-        st.sidebar.error(f"No run {md_escape(str(raw))} to fill the form from.", icon="🚫")
+        st.sidebar.error(f"No run {md_escape(str(raw))} to fill the form from.", icon=":material/block:")
         return
     config = TransferConfig.from_dict(run["config"])
     for name in FIELDS:
@@ -228,7 +228,7 @@ def show_weights_problems(backbone: str) -> None:
     problems = weights_problems(backbone)
     error, note = problems[backbone]
     if error:
-        st.error(md_escape(error), icon="🚫")  # names the user's file
+        st.error(md_escape(error), icon=":material/block:")  # names the user's file
     others = [(n, p) for n, p in problems.items() if n != backbone]
     blocked = [f"{get_backbone(n).label}: {e}" for n, (e, _) in others if e]
     if blocked and not error:
@@ -375,7 +375,10 @@ def render(db: Any) -> None:
     with st.sidebar:
         st.header("New run")
         if st.session_state.get(FILLED):
-            st.info(f"Form filled from run #{st.session_state[FILLED]} — change anything and press Run.", icon="✏️")
+            st.info(
+                f"Form filled from run #{st.session_state[FILLED]} — change anything and press Run.",
+                icon=":material/edit:",
+            )
         content = image_picker(db, "content")
         style = image_picker(db, "style")
         st.divider()
@@ -410,14 +413,14 @@ def render(db: Any) -> None:
         files = weights_files()
         configs = launch.both_backbone_configs(values, files) if both else [launch.build_config(values)]
     except USER_ERRORS as exc:  # errors and notes name the user's files: shown as text
-        feedback.error(md_escape(one_line(exc)), icon="🚫")
+        feedback.error(md_escape(one_line(exc)), icon=":material/block:")
         return
     if not (run or both):
         return
     if content is None or style is None:
-        feedback.error("Choose or upload both a content and a style image first.", icon="🚫")
+        feedback.error("Choose or upload both a content and a style image first.", icon=":material/block:")
         return
     try:
-        feedback.success(_queue(db, configs, content, style), icon="✅")
+        feedback.success(_queue(db, configs, content, style), icon=":material/check_circle:")
     except USER_ERRORS as exc:
-        feedback.error(md_escape(one_line(exc)), icon="🚫")
+        feedback.error(md_escape(one_line(exc)), icon=":material/block:")

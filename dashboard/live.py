@@ -165,7 +165,10 @@ def _render(db: Any, watch: list[int], polling: bool) -> None:
     if notice:
         st.info(notice)
     if rows.empty:
-        st.info("Nothing queued or running. Fill in the form in the sidebar and press **Run**.", icon="👈")
+        st.info(
+            "Nothing queued or running. Fill in the form in the sidebar and press **Run**.",
+            icon=":material/arrow_back:",
+        )
         return
     if (rows["status"] == "queued").any() and not running_workers(db_path()):
         st.button("Start worker", key="live_start_worker", on_click=_start_worker, help="No worker is running.")

@@ -157,7 +157,7 @@ def render(db: Any) -> None:
         for note in study_rules.weights_warnings(preset, request.overrides, request.weights):
             feedback.warning(md_escape(note))
     except USER_ERRORS as exc:  # errors and notes name the user's files: shown as text
-        feedback.error(md_escape(one_line(exc)), icon="🚫")
+        feedback.error(md_escape(one_line(exc)), icon=":material/block:")
         return
     cells = study_rules.cell_count(preset, len(request.contents), len(request.styles), len(request.seeds))
     feedback.caption(
@@ -167,6 +167,6 @@ def render(db: Any) -> None:
     if not go:
         return
     try:
-        feedback.success(_launch(db, request), icon="✅")
+        feedback.success(_launch(db, request), icon=":material/check_circle:")
     except USER_ERRORS as exc:
-        feedback.error(md_escape(one_line(exc)), icon="🚫")
+        feedback.error(md_escape(one_line(exc)), icon=":material/block:")

@@ -79,7 +79,7 @@ def table_block(study_id: int, table: StudyTable, spec: dict[str, Any], log_scal
     """One study table: title, the table in the study's shape, note, chart, CSV."""
     st.markdown(f"#### {table.title}")
     if is_raw_loss_table(spec):
-        st.warning(RAW_LOSS_WARNING, icon="⚖️")
+        st.warning(RAW_LOSS_WARNING, icon=":material/balance:")
     if len(table.frame.columns) <= 1 or table.frame.empty:
         st.caption(table.note or "no data yet")
         return
@@ -108,7 +108,7 @@ def fair_block(db: Any, study: dict[str, Any], verdicts: pd.DataFrame) -> None:
     variants = [v["label"] for v in spec["variants"]]
     table = store_read(store_metrics.fair_table, db, study_id, variants, store_metrics.FAIR_METRICS)
     if table.shape[1] <= 1:
-        st.info(f"No fair metrics for this study's finished cells yet. {fair.HINT}", icon="📐")
+        st.info(f"No fair metrics for this study's finished cells yet. {fair.HINT}", icon=":material/straighten:")
     else:
         shown = fair.by_metric(table, "variant")
         config = {c: st.column_config.NumberColumn(c, format="%.3g") for c in shown.columns[2:]}

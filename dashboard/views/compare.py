@@ -17,7 +17,7 @@ def main() -> None:
         common.empty_state("No runs with logged iterations yet.")
         return
     if not selection.ids:
-        st.info("Pick at least one run (by hand, or choose a grouping and its groups).", icon="👆")
+        st.info("Pick at least one run (by hand, or choose a grouping and its groups).", icon=":material/touch_app:")
         return
     params = compare.params_of(db, selection.ids)
     if selection.grouped:

@@ -33,7 +33,7 @@ def main() -> None:
         )
     gallery.selection_bar()
     if result.rows.empty:
-        st.info("No runs match these filters. Clear some filters in the sidebar.", icon="🔎")
+        st.info("No runs match these filters. Clear some filters in the sidebar.", icon=":material/search:")
         return
     gallery.grid(db, result.rows, sort)
 

@@ -20,7 +20,8 @@ from workbench.verdicts import display
 
 NORM_HELP = (
     "Output ÷ step 1: the output loss divided by the loss of the starting image (step 1). Unlike raw losses, "
-    "which live on each backbone's own scale, it compares across backbones."
+    "which live on each backbone's own scale, it is scale-free: how far each run brought its own objective "
+    "down, not how good the image is (the fair metrics, e.g. SSIM, judge that)."
 )
 SSIM_HELP = "SSIM to the content: structural similarity of output and photo in greyscale (1 = identical structure)."
 

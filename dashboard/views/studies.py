@@ -22,7 +22,10 @@ def main() -> None:
     study_view.show_notice()
     studies = common.store_read(store_studies.list_studies, db)
     if studies.empty:
-        st.info(f"No studies yet. Launch one from the sidebar, or from a terminal:\n\n`{CLI_HINT}`", icon="🧪")
+        st.info(
+            f"No studies yet. Launch one from the sidebar, or from a terminal:\n\n`{CLI_HINT}`",
+            icon=":material/science:",
+        )
         return
     study_id = study_view.pick_study(studies)
     study_view.list_section(studies)
