@@ -15,6 +15,8 @@ a free loopback port, on a copy of a synthetic store built by that checkout's ow
   session; the server's caches are warm), `script run only` from the start of the script
   run, `drawing after the run` from the end of the last script run (the browser drawing
   charts and loading images);
+- each page opened from the sidebar in the same session (a user moving between pages):
+  from the click until the page is ready;
 - one widget change on Gallery ("Per page") and Compare ("Colour by") and one step of Run
   detail's snapshot slider: from the input until the same condition holds after the rerun;
 - the first (cold) Launch load: a fresh server, Launch opened first.
@@ -53,6 +55,15 @@ TITLES = {
     "gallery": "Gallery",
     "run": "Run detail",
     "compare": "Compare runs",
+    "studies": "Studies",
+}
+# Each page's link text in the sidebar.
+NAV_LABELS = {
+    "home": "Home",
+    "launch": "Launch",
+    "gallery": "Gallery",
+    "run": "Run detail",
+    "compare": "Compare",
     "studies": "Studies",
 }
 # Widgets changed on each page, by key; the first key found on the page is used.
@@ -268,6 +279,20 @@ def step_slider(page, key: str, direction: str, settle: float, timeout: float) -
     return (s["readySince"] - before["now"]) / 1000
 
 
+def switch_pages(page, paths: dict[str, str], settle: float, timeout: float) -> dict[str, float]:
+    """Open each page by clicking its sidebar link (same browser session: how a user moves
+    between pages); seconds from the click until the page is ready. A page opened with
+    query parameters (`?run=`) is reached without them this way, as a user would."""
+    found = {}
+    for name in paths:
+        before = _state(page)
+        page.evaluate(f"() => {{ window.__nstBench.title = {json.dumps(TITLES[name])}; }}")
+        page.locator("[data-testid=stSidebarNav] a", has_text=NAV_LABELS[name]).first.click()
+        s = wait_ready(page, before["runs"], settle, timeout)
+        found[name] = (s["readySince"] - before["now"]) / 1000
+    return found
+
+
 def _browser(p):
     return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
@@ -341,6 +366,11 @@ def measure(
                 for _ in range(repeat + 1):
                     out.add(label, change_selectbox(page, key, settle, timeout))
                 out.values[label].pop(0)  # the first change is a warm-up
+            for _ in range(repeat + 1):  # the first round is a warm-up
+                for name, seconds in switch_pages(page, paths, settle, timeout).items():
+                    out.add(f"{name}: switch from the sidebar", seconds)
+            for name in paths:
+                out.values[f"{name}: switch from the sidebar"].pop(0)
             load(page, f"{url}/{paths['run']}", TITLES["run"], settle, timeout)
             key = _first_key(page, SNAPSHOT_SLIDERS)
             if key is None:
