@@ -22,6 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.backbones import BACKBONES
 from store.stats import t_quantile
 
 LOSS_PARTS = {"total_loss": "total", "content_loss": "content", "style_loss": "style"}
@@ -54,6 +55,19 @@ PART_COLORS = {"total": "#333333", "content": PALETTE[2], "style": PALETTE[3], "
 STEP_AXIS = {"format": "d", "tickMinStep": 1}  # steps are integers: never "1.000000"
 
 
+# A series named for a backbone as reports print it ("VGG16", "ResNet50 loss" in the study
+# tables) is that backbone: same colour as its key.
+_BY_LABEL = {b.label: name for name, b in BACKBONES.items()}
+
+
+def _backbone_key(series: str) -> str | None:
+    """The `BACKBONE_COLORS` key a series stands for: the key itself, or a backbone's
+    label alone or followed by " loss" (the study tables' columns)."""
+    if series in BACKBONE_COLORS:
+        return series
+    return _BY_LABEL.get(series.removesuffix(" loss"))
+
+
 def backbone_color(backbone: str) -> str:
     """The colour of a backbone (or variant such as "resnet50+softmax") on every chart."""
     return BACKBONE_COLORS.get(str(backbone), PALETTE[len(BACKBONE_COLORS) % len(PALETTE)])
@@ -76,12 +90,12 @@ def series_colors(values: Iterable[Any], ordered: bool = False) -> dict[str, str
     if not ordered:
         keys.sort(key=_sort_key)
     taken = {BACKBONE_COLORS["vgg16"], BACKBONE_COLORS["resnet50"]}
-    taken |= {BACKBONE_COLORS[k] for k in keys if k in BACKBONE_COLORS}
+    taken |= {BACKBONE_COLORS[b] for k in keys if (b := _backbone_key(k))}
     free = [c for c in PALETTE if c not in taken] or list(PALETTE)
     out, i = {}, 0
     for key in keys:
-        if key in BACKBONE_COLORS:
-            out[key] = BACKBONE_COLORS[key]
+        if backbone := _backbone_key(key):
+            out[key] = BACKBONE_COLORS[backbone]
         else:
             out[key] = free[i % len(free)]
             i += 1

@@ -138,3 +138,12 @@ def test_group_intervals_are_student_t():
     assert hi[0] - 1.0 == pytest.approx(12.706 / math.sqrt(2), rel=1e-3)
     assert hi[1] - 1.0 == pytest.approx(2.776 / math.sqrt(5), rel=1e-3) and lo[1] == pytest.approx(2 - hi[1])
     assert math.isnan(lo[2]) and math.isnan(hi[2])  # n = 1: no interval
+
+
+def test_study_columns_named_for_a_backbone_get_its_colour():
+    """The Studies tables name series by label ("VGG16 loss"): the same blue and orange as
+    the backbone keys on every other page; other variants never take them."""
+    colors = charts.series_colors(["VGG16 loss", "ResNet50 loss", "VGG16 lr 15"])
+    assert colors["VGG16 loss"] == charts.BACKBONE_COLORS["vgg16"]
+    assert colors["ResNet50 loss"] == charts.BACKBONE_COLORS["resnet50"]
+    assert colors["VGG16 lr 15"] not in set(charts.BACKBONE_COLORS.values())
