@@ -60,16 +60,16 @@ def store_token() -> tuple:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _cached_read(module: str, name: str, db: str, token: tuple, args: tuple) -> Any:
+def _cached_read(module: str, name: str, db: str, token: tuple, args: tuple, kwargs: tuple) -> Any:
     """One store read, cached per (function, store state, arguments)."""
-    return getattr(importlib.import_module(module), name)(db, *args)
+    return getattr(importlib.import_module(module), name)(db, *args, **dict(kwargs))
 
 
-def store_read(fn: Callable[..., Any], db: Any, *args: Any) -> Any:
-    """`fn(db, *args)` for a store read function, cached until the store next commits
-    (`change_token`): a rerun that changes nothing in the store does not query it. The
-    result is a copy (cache_data pickles it), so callers may modify it."""
-    return _cached_read(fn.__module__, fn.__name__, str(db), change_token(db), args)
+def store_read(fn: Callable[..., Any], db: Any, *args: Any, **kwargs: Any) -> Any:
+    """`fn(db, *args, **kwargs)` for a store read function, cached until the store next
+    commits (`change_token`): a rerun that changes nothing in the store does not query it.
+    The result is a copy (cache_data pickles it), so callers may modify it."""
+    return _cached_read(fn.__module__, fn.__name__, str(db), change_token(db), args, tuple(sorted(kwargs.items())))
 
 
 def run_page(body: Callable[[], None]) -> None:

@@ -16,7 +16,7 @@ has >= 2 runs, n stated.
 Colours: one scale per page (`charts.color_scale`), used by every chart; backbones keep
 their colour on every page (`charts.BACKBONE_COLORS`).
 
-Speed: store reads are cached on `common.store_token()` (images by id), and the curve
+Speed: store reads are cached until the store commits (`common.store_read`; images by id), and the curve
 controls and charts are a fragment, so "Colour by" reruns only that part.
 
 Widget keys: `compare_mode`, `compare_runs`, `compare_group_by`, `compare_groups`,
@@ -40,7 +40,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, common, fair, nav
-from dashboard.common import OUTPUT_LOSS, run_label
+from dashboard.common import OUTPUT_LOSS, run_label, store_read, store_token
 from dashboard.contact_sheet import Tile, contact_sheet, run_lines
 from dashboard.image_compare import image_compare
 from dashboard.text import md_escape
@@ -99,85 +99,9 @@ def grouping_label(by: str) -> str:
 # --- cached store reads (keyed on the store's change token; images by id) -----------------
 
 
-def _token() -> tuple:
-    return common.store_token()
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _choices(db: str, token: tuple) -> pd.DataFrame:
-    return queries.run_choices(db, limit=1000, logged_only=True)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _choices_by_id(db: str, token: tuple, ids: tuple[int, ...]) -> pd.DataFrame:
-    return queries.run_choices_by_id(db, list(ids))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _latest(db: str, token: tuple) -> list[int]:
-    return queries.latest_finished_per_backbone(db)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _options(db: str, token: tuple) -> dict[str, list[tuple[str, int]]]:
-    return queries.grouping_options(db, GROUP_BY)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _pair_names(db: str, token: tuple) -> dict[str, str]:
-    pairs = queries.group_values(db, "image pair")
+def _pair_names(db: Any) -> dict[str, str]:
+    pairs = store_read(queries.group_values, db, "image pair")
     return dict(zip(pairs["value"], pairs["pair"], strict=True))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _by_group(db: str, token: tuple, by: str, groups: tuple[str, ...], where: tuple) -> pd.DataFrame:
-    return queries.runs_by_group(db, by, list(groups), {k: list(v) for k, v in where}, limit=MAX_GROUP_RUNS)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _params(db: str, token: tuple, ids: tuple[int, ...]) -> pd.DataFrame:
-    return queries.run_params(db, list(ids))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _curves(db: str, token: tuple, ids: tuple[int, ...], max_points: int) -> pd.DataFrame:
-    return queries.curves(db, list(ids), max_points=max_points)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _group_curves(db: str, token: tuple, items: tuple[tuple[int, str], ...], max_points: int) -> pd.DataFrame:
-    return queries.group_curves(db, dict(items), max_points=max_points)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _interval(db: str, token: tuple, ids: tuple[int, ...]) -> int:
-    return queries.report_interval(db, list(ids))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _tables(db: str, token: tuple, ids: tuple[int, ...], every: int, items: tuple | None) -> dict[str, pd.DataFrame]:
-    return queries.compare_tables(db, list(ids), every=every, groups=dict(items) if items else None)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _metrics_wide(db: str, token: tuple, ids: tuple[int, ...]) -> pd.DataFrame:
-    return store_metrics.metrics_wide(db, list(ids))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _paired(db: str, token: tuple, ids: tuple[int, ...]) -> pd.DataFrame:
-    return store_metrics.paired_values(db, run_ids=list(ids))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _skipped(db: str, token: tuple, ids: tuple[int, ...]) -> dict[str, str]:
-    """{judge: why} for judges skipped on any of the runs (issue 11 #2)."""
-    return fair.skipped_reasons(store_metrics.get_metrics(db, list(ids)))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _verdicts(db: str, token: tuple, ids: tuple[int, ...]) -> pd.DataFrame:
-    return wording.verdicts(db, run_ids=list(ids))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -188,7 +112,7 @@ def _pngs(db: str, image_ids: tuple[str, ...]) -> dict[str, bytes]:
 
 def params_of(db: Any, ids: list[int]) -> pd.DataFrame:
     """Every config column of the runs (cached `queries.run_params`)."""
-    return _params(str(db), _token(), tuple(ids))
+    return store_read(queries.run_params, db, list(ids))
 
 
 # --- selection ----------------------------------------------------------------------------
@@ -229,11 +153,12 @@ def _labels(choices: pd.DataFrame) -> dict[int, str]:
 def _by_hand(db: str, choices: pd.DataFrame) -> list[int]:
     labels = _labels(choices)
     if "compare_runs" not in st.session_state:
-        st.session_state["compare_runs"] = [i for i in _latest(db, _token()) if i in labels]
+        latest = store_read(queries.latest_finished_per_backbone, db)
+        st.session_state["compare_runs"] = [i for i in latest if i in labels]
     wanted = [int(i) for i in st.session_state["compare_runs"]]
     extra = tuple(i for i in wanted if i not in labels)  # e.g. from the URL: older or not yet logged
     if extra:
-        labels |= _labels(_choices_by_id(db, _token(), extra))
+        labels |= _labels(store_read(queries.run_choices_by_id, db, extra))
     st.session_state["compare_runs"] = [i for i in wanted if i in labels]
     return st.multiselect("Runs", list(labels), format_func=labels.get, key="compare_runs")
 
@@ -242,12 +167,12 @@ def _group_names(db: str, by: str, values: list[str]) -> dict[str, str]:
     """Readable group names: image pairs by their file names, the rest as they are."""
     if by != "image pair":
         return {v: v for v in values}
-    names = _pair_names(db, _token())
+    names = _pair_names(db)
     return {v: names.get(v, v) for v in values}
 
 
 def _by_grouping(db: str) -> Selection:
-    options = _options(db, _token())
+    options = store_read(queries.grouping_options, db, GROUP_BY)
     varying = [b for b in GROUP_BY if len(options.get(b, [])) > 1]
     if not options.get("backbone"):
         st.caption("No finished runs to group.")
@@ -277,7 +202,7 @@ def _by_grouping(db: str) -> Selection:
     where = _filters(by, varying, options)
     if not chosen:
         return Selection([], {}, by)
-    runs = _by_group(db, _token(), by, tuple(chosen), where)
+    runs = store_read(queries.runs_by_group, db, by, list(chosen), {k: list(v) for k, v in where}, limit=MAX_GROUP_RUNS)
     groups = {int(i): names.get(g, g) for i, g in zip(runs["id"], runs["group"], strict=True)}
     sizes = {names.get(g, g): int(n) for g, n in runs["group"].value_counts().items()}
     return Selection(list(groups), groups, by, sizes)
@@ -306,7 +231,7 @@ def select_runs(db: Any) -> Selection | None:
     """Pick runs by hand (or from `?runs=`) or by grouping; None when no run has logged
     any iteration yet (nothing to compare)."""
     db = str(db)
-    choices = _choices(db, _token())
+    choices = store_read(queries.run_choices, db, limit=1000, logged_only=True)
     if choices.empty:
         return None
     _sync_from_url()
@@ -388,11 +313,11 @@ def _controls(with_color: bool) -> tuple[str, str, bool]:
 
 @st.fragment
 def _run_curves_fragment(db: str, ids: tuple[int, ...]) -> None:
-    params = _params(db, _token(), ids)
+    params = store_read(queries.run_params, db, list(ids))
     shown = tuple(ids[-MAX_CURVE_RUNS:])
     if len(ids) > MAX_CURVE_RUNS:
         st.caption(f"Curves show the newest {MAX_CURVE_RUNS} of the {len(ids)} selected runs; tables use all.")
-    curve = _curves(db, _token(), shown, 200)
+    curve = store_read(queries.curves, db, list(shown), max_points=200)
     if curve.empty:
         st.caption("The selected runs have no logged iterations.")
         return
@@ -434,7 +359,7 @@ def group_long(curve: pd.DataFrame, value: str) -> pd.DataFrame:
 
 @st.fragment
 def _group_curves_fragment(db: str, items: tuple[tuple[int, str], ...], by: str, sizes: Mapping[str, int]) -> None:
-    curve = _group_curves(db, _token(), items, 200)
+    curve = store_read(queries.group_curves, db, dict(items), max_points=200)
     if curve.empty:
         st.caption("The selected runs have no logged iterations.")
         return
@@ -442,7 +367,7 @@ def _group_curves_fragment(db: str, items: tuple[tuple[int, str], ...], by: str,
     _, x, log_scale = _controls(with_color=False)
     scale = page_scale(sizes)
     title = grouping_label(by)
-    params = _params(db, _token(), tuple(i for i, _ in items))
+    params = store_read(queries.run_params, db, [i for i, _ in items])
     groups = dict(items)
     kinds = params.assign(group=params["id"].map(groups)).groupby("group")[["backbone", "loss_convention"]].nunique()
     raw_ok = bool((kinds <= 1).all().all())
@@ -487,10 +412,10 @@ def tables_section(db: Any, ids: list[int], selection: Selection | None = None) 
     grouped = selection is not None and selection.grouped
     st.subheader("Every N iterations (Tables 3-4)")
     # The study's 100 for 1000-step runs, a tenth of shorter ones: never an empty table.
-    default = _interval(str(db), _token(), tuple(ids))
+    default = store_read(queries.report_interval, db, list(ids))
     every = int(st.number_input("Every N iterations", min_value=1, value=default, step=10, key="compare_every"))
     items = tuple(selection.groups.items()) if grouped else None
-    tables = _tables(str(db), _token(), tuple(ids), every, items)
+    tables = store_read(queries.compare_tables, db, list(ids), every=every, groups=dict(items) if items else None)
     every_n_tables(tables["every_n"], every, grouped)
     scale = page_scale(selection.sizes) if grouped else None
     lr_tables(tables["lr"], grouped, scale)
@@ -586,7 +511,7 @@ FAIR_PARAMS = ("id", "backbone", "feature_transform", "learning_rate", "seed", "
 def fair_runs_table(db: Any, params: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
     """(a row per selected run with its fair metrics, ids of runs that have none); a
     `group` column after the id when `params` has one."""
-    wide = _metrics_wide(str(db), _token(), tuple(int(i) for i in params["id"]))
+    wide = store_read(store_metrics.metrics_wide, db, [int(i) for i in params["id"]])
     keys = ("id", "group", *FAIR_PARAMS[1:]) if "group" in params.columns else FAIR_PARAMS
     table = params[list(keys)].merge(wide, left_on="id", right_on="run_id", how="left")
     order = {name: i for i, name in enumerate(store_metrics.METRICS)}
@@ -647,9 +572,10 @@ def fair_section(db: Any, params: pd.DataFrame, selection: Selection | None = No
     config["learning_rate"] = st.column_config.NumberColumn("learning rate", format="%g")
     st.dataframe(table, key="compare_table_fair", hide_index=True, column_config=config)
     fair.download(table, "fair_metrics", "fair metrics", "compare_dl_fair")
-    ids = tuple(int(i) for i in table["id"])
-    fair.cross_eval_section(_paired(str(db), _token(), ids), "compare", _skipped(str(db), _token(), ids))
-    fair.verdicts_section(_verdicts(str(db), _token(), ids), "compare", set(table["weights"]))
+    ids = [int(i) for i in table["id"]]
+    skipped = fair.skipped_reasons(store_read(store_metrics.get_metrics, db, ids))  # issue 11 #2
+    fair.cross_eval_section(store_read(store_metrics.paired_values, db, run_ids=ids), "compare", skipped)
+    fair.verdicts_section(store_read(wording.verdicts, db, run_ids=ids), "compare", set(table["weights"]))
     fair.explain()
 
 
@@ -701,8 +627,8 @@ def outputs_section(db: Any, params: pd.DataFrame, selection: Selection | None =
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _sheet(db: str, token: tuple, ids: tuple[int, ...], diff: tuple[str, ...]) -> bytes:
-    params = _params(db, token, ids)
-    wide = _metrics_wide(db, token, ids).set_index("run_id")
+    params = store_read(queries.run_params, db, list(ids))
+    wide = store_read(store_metrics.metrics_wide, db, list(ids)).set_index("run_id")
     images = _pngs(db, tuple(params["output_image"]))
     tiles = []
     for _, row in params.iterrows():
@@ -724,7 +650,7 @@ def contact_sheet_button(db: Any, params: pd.DataFrame, shown: pd.DataFrame, dif
     """Download the shown outputs as one labelled PNG (`contact_sheet.png`, key
     `compare_contact_sheet`)."""
     ids = tuple(int(i) for i in shown["id"])
-    data = _sheet(str(db), _token(), ids, tuple(diff))
+    data = _sheet(str(db), store_token(), ids, tuple(diff))
     st.download_button(
         "Download contact sheet (PNG)",
         data=data,
@@ -741,7 +667,7 @@ def contact_sheet_button(db: Any, params: pd.DataFrame, shown: pd.DataFrame, dif
 @st.fragment
 def _slider_fragment(db: str, ids: tuple[int, ...]) -> None:
     """Two of the shown outputs (or an output and its content photo) under a slider."""
-    params = _params(db, _token(), ids)
+    params = store_read(queries.run_params, db, list(ids))
     options: dict[str, tuple[str, str]] = {}
     for _, row in params.iterrows():
         options[f"run {row['id']}"] = (row["output_image"], f"#{row['id']} {row['backbone']} output")
