@@ -190,12 +190,16 @@ def synthetic_store(root: Path, cache: Path, runs: int, iterations: int, python:
 
 
 @contextlib.contextmanager
-def dashboard(root: Path, db: Path, python: str, log: Path) -> Iterator[str]:
-    """`streamlit run dashboard/Home.py` from `root` on a free port, no worker; yields its URL."""
+def dashboard(root: Path, db: Path, python: str, log: Path, worker: bool = False) -> Iterator[str]:
+    """`streamlit run dashboard/Home.py` from `root` on a free port; yields its URL. No
+    worker is started unless `worker` (the browser test's runs are real). Raises
+    RuntimeError with the log's tail when it does not start."""
     port = free_port()
     cmd = [python, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "NST_DB": str(db), "NST_NO_WORKER": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "NST_DB": str(db), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if not worker:
+        env["NST_NO_WORKER"] = "1"
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"

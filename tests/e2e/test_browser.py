@@ -10,17 +10,16 @@ Set NST_SCREENSHOTS=DIR to keep a screenshot of each page (README's come from he
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.pages import dashboard as start_dashboard
 from store import runs as store_runs
 from tests.conftest import ROOT
 
@@ -59,36 +58,17 @@ def _require_browser():
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def dashboard(db, tmp_path):
-    """A real `streamlit run dashboard/Home.py` on a free loopback port and a fresh store."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    env = {**os.environ, "NST_DB": str(db), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("the dashboard did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    """A real `streamlit run dashboard/Home.py` on a free loopback port, a fresh store and
+    a real background worker (bench.pages starts it the same way)."""
+    with contextlib.ExitStack() as stack:
+        try:  # only a failed start becomes a test failure here, never the test's own errors
+            started = start_dashboard(ROOT, db, sys.executable, tmp_path / "streamlit.log", worker=True)
+            url = stack.enter_context(started)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield url
 
 
 def _shot(page, name: str) -> None:
