@@ -153,6 +153,17 @@ class TransferConfig:
         limits=Limits(0, step=0.1),
         per_backbone="resolved",
     )
+    style_blend_weights: tuple[float, ...] | None = _opt(
+        "weights of the style images in the blended style target, comma-separated, one per style image "
+        "(default: equal)",
+        limits=Limits(0),
+    )
+    style_scale: float = _opt(
+        "the style image's size relative to the output's (0.5: smaller brush strokes, 2: larger)",
+        default=1.0,
+        limits=Limits(0.5, 2.0, step=0.1),
+        legacy=1.0,
+    )
     init: str = _opt("starting image", default="content", choices=INITS)
     preserve_colors: str = _opt(
         "keep the photo's colours: none | luminance (style transferred on luminance only, the photo's "
@@ -221,6 +232,14 @@ class TransferConfig:
     )
     jit_compile: bool = _opt(
         "compile the steps with XLA", default=False, label="XLA (jit_compile)", group="speed", legacy=False
+    )
+    max_tile_px: int = _opt(
+        "optimise scales larger than this many px (longest side) in overlapping tiles, to bound memory (0: never tile)",
+        default=0,
+        label="Max tile (px, 0: no tiling)",
+        limits=Limits(0, MAX_SIZE),
+        group="speed",
+        legacy=0,
     )
 
     def resolve(self) -> TransferConfig:
@@ -433,7 +452,25 @@ def validate(config: TransferConfig) -> TransferConfig:
     _check_layers(cfg)
     _check_transform(cfg)
     _check_scales(cfg)
+    _check_tiles(cfg)
     return cfg
+
+
+def _check_tiles(cfg: TransferConfig) -> None:
+    """A tile must be at least the backbone's minimum side; a tiled scale runs Adam
+    (L-BFGS's history is 20 copies of the image per tile) and outputs its last image (the
+    best one is tracked per image, not per tile)."""
+    if not cfg.max_tile_px:
+        return
+    floor = get_backbone(cfg.backbone).min_size
+    if cfg.max_tile_px < floor:
+        raise ConfigError(f"max tile px {cfg.max_tile_px} is below {cfg.backbone}'s {floor} px minimum")
+    if cfg.size <= cfg.max_tile_px:
+        return  # nothing is tiled
+    if cfg.optimizer != "adam":
+        raise ConfigError(f"tiling (size {cfg.size} > max tile px {cfg.max_tile_px}) runs with --optimizer adam")
+    if cfg.keep_best:
+        raise ConfigError("keep best is not available with tiling: a tiled scale outputs its last image")
 
 
 def _check_not_blank(config: TransferConfig) -> None:

@@ -25,6 +25,11 @@ class UnknownLayerError(ConfigError):
     """A layer name the backbone does not have; the message names the closest ones."""
 
 
+class MemoryBudgetError(ConfigError):
+    """The run would not fit in this machine's memory, even its largest tile; the message
+    names a `--max-tile-px` that would."""
+
+
 class ImageError(UserError, ValueError):
     """The input is not an image we can use; the message says why."""
 

@@ -69,6 +69,18 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     return tf.einsum("bhwc,bhwd->bcd", features, features) / _positions(features)
 
 
+def masked_gram(features: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(G over the mask's region, the share of positions it covers): G = sum_p m_p f_p f_p^T
+    / sum_p m_p with the mask (H, W, 0-1, any resolution) resized to the feature map by
+    area averaging. Normalised by the mask's area, as Gatys et al. 2017 (sec. 4) do, so a
+    region's Gram is comparable to a whole painting's; zero for an empty mask."""
+    size = tf.shape(features)[1:3]
+    m = tf.image.resize(tf.cast(mask, features.dtype)[None, :, :, None], size, method="area")
+    area = tf.reduce_sum(m)
+    gram = tf.einsum("bhwc,bhwd->bcd", features * m, features) / (area + EPS)
+    return gram, area / _positions(features)
+
+
 def relative_error(x: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """sum((x - target)^2) / sum(target^2): scale-free (x and target times k: unchanged)."""
     return tf.reduce_sum(tf.square(x - target)) / (tf.reduce_sum(tf.square(target)) + EPS)
@@ -116,9 +128,30 @@ class LossConvention:
 
     def style(self, features: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor], weights: Sequence[float]):
         """L_style over the style layers (weighted sum or weighted mean of E_l)."""
-        terms = [w * layer for w, layer in zip(weights, self.layer_terms(features, target_grams), strict=True)]
-        total = tf.add_n(terms)
+        return self.combine(self.layer_terms(features, target_grams), weights)
+
+    def combine(self, layer_terms: Sequence[tf.Tensor], weights: Sequence[float]) -> tf.Tensor:
+        """The style layers' terms E_l into L_style: weighted sum, or weighted mean."""
+        total = tf.add_n([w * layer for w, layer in zip(weights, layer_terms, strict=True)])
         return total / max(sum(weights), EPS) if self.mean_over_layers else total
+
+    def masked_layer_terms(
+        self, features: Sequence[tf.Tensor], regions: Sequence[tuple[Sequence[tf.Tensor], float, tf.Tensor]]
+    ) -> list[tf.Tensor]:
+        """E_l of each style layer with one style per region: `regions` holds, per style
+        image, (its target Gram per layer, its blend weight, its mask over the output).
+        E_l = sum_i w_i a_i E(G_l^(m_i), A_l^i) / sum_i w_i, where G^(m) is the Gram over the
+        mask (`masked_gram`) and a_i the share of the layer the mask covers, so a style's
+        pull grows with its region and an empty mask adds nothing (`engine.styles`)."""
+        total_weight = max(sum(w for _, w, _ in regions), EPS)
+        terms = []
+        for layer, f in enumerate(features):
+            parts = []
+            for grams, weight, mask in regions:
+                gram, coverage = masked_gram(f, mask)
+                parts.append(weight * coverage * self.layer_style(gram, grams[layer], int(f.shape[-1])))
+            terms.append(tf.add_n(parts) / total_weight)
+        return terms
 
     @property
     def summary(self) -> str:

@@ -50,6 +50,16 @@ class Adam:
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
         self.optimizer.build([image])  # its variables must exist before any compiled loop
 
+    def get_state(self) -> list[np.ndarray]:
+        """Adam's variables (step count, moments) as arrays: a tiled scale keeps one set
+        per tile and swaps them in with `set_state` (`engine.transfer._TiledStage`)."""
+        return [v.numpy() for v in self.optimizer.variables]
+
+    def set_state(self, state: list[np.ndarray]) -> None:
+        """Restore what `get_state` returned."""
+        for variable, value in zip(self.optimizer.variables, state, strict=True):
+            variable.assign(value)
+
     def step(self) -> dict[str, tf.Tensor]:
         """One evaluation and update; returns the losses of the image before it."""
         losses, grad = _value_and_grad(self.loss_fn, self.image)

@@ -25,12 +25,15 @@ from engine.losses import (
     get_convention,
     gram_matrix,
     layer_shares,
+    masked_gram,
     softmax_features,
     stack_losses,
     unstack_losses,
     weighted_total,
 )
 from engine.optimizers import LBFGS, OPTIMIZERS, Adam
+from engine.styles import blend_weights, mask_array, prepare_style, resolve_styles
+from engine.tiling import feather, overlap_for, ownership, paste, tile_grid
 from engine.weights import load_backbone
 
 
@@ -136,10 +139,11 @@ class FeatureExtractor:
 def prepare_images(
     cfg: TransferConfig, backbone: Backbone, content_rgb: np.ndarray, style_rgb: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resize both images so the longest side is `cfg.size` (never below the backbone's
-    minimum side), preprocess them, and add the batch axis."""
+    """Resize the photo so its longest side is `cfg.size` and the painting to
+    `cfg.size` x `cfg.style_scale` (never below the backbone's minimum side), preprocess
+    them, and add the batch axis."""
     content = resize_longest(content_rgb, cfg.size, backbone.min_size)
-    style = resize_longest(style_rgb, cfg.size, backbone.min_size)
+    style = prepare_style(cfg, style_rgb, cfg.size)
     return backbone.preprocess(content)[None], backbone.preprocess(style)[None]
 
 
@@ -157,27 +161,107 @@ def initial_image(cfg: TransferConfig, backbone: Backbone, content: np.ndarray, 
 LossFn = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
 
-def make_loss_fn(extractor: FeatureExtractor, cfg: TransferConfig, content: np.ndarray, style: np.ndarray) -> LossFn:
-    """Targets are computed once (each Gram matrix normalised by its own image's
-    positions); the returned function maps an image to its named losses under
-    `cfg.loss_convention`: {"total", "content", "style", "tv"}."""
+@dataclass(frozen=True)
+class StyleTargets:
+    """The style side of the loss at one scale: each style image's Gram matrix per style
+    layer (each normalised by its own image's positions) and its blend weight."""
+
+    grams: list[list[tf.Tensor]]
+    weights: tuple[float, ...]
+
+    def blended(self) -> list[tf.Tensor]:
+        """Per layer, the weighted mean of the style images' Grams: the target without
+        masks (one style: its own Grams, exactly)."""
+        total = sum(self.weights)
+        return [
+            tf.add_n([w / total * grams[layer] for w, grams in zip(self.weights, self.grams, strict=True)])
+            for layer in range(len(self.grams[0]))
+        ]
+
+
+def _owned_sums(extractor: FeatureExtractor, piece: np.ndarray, own: np.ndarray) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """Per style layer of one tile: (sum of f f^T over the positions it owns, how many)."""
+    sums = []
+    for f in extractor(tf.constant(piece))[1]:
+        gram, share = masked_gram(f, tf.constant(own))
+        count = share * tf.cast(tf.reduce_prod(tf.shape(f)[1:3]), f.dtype)
+        sums.append((gram * count, count))
+    return sums
+
+
+def style_grams(extractor: FeatureExtractor, style: np.ndarray, tile: int = 0) -> list[tf.Tensor]:
+    """The Gram matrix of each style layer of a preprocessed painting (1, H, W, 3).
+
+    A painting larger than `tile` px (when tiling) is read in tiles: each adds the outer
+    products of the positions it owns (`engine.tiling.ownership`: overlaps count once) and
+    the sums are divided by the positions counted. That is the whole painting's Gram up to
+    the tiles' inner edges, where deep features see less context; it keeps a 4096 px
+    painting's shallow layers (4 GiB for VGG16's first) out of memory."""
+    h, w = style.shape[1:3]
+    if not tile or max(h, w) <= tile:
+        return [gram_matrix(f) for f in extractor(tf.constant(style))[1]]
+    pieces = tile_grid(h, w, tile)
+    total = None
+    for piece in pieces:
+        sums = _owned_sums(
+            extractor, style[:, piece.y0 : piece.y1, piece.x0 : piece.x1], ownership(piece, pieces, h, w)
+        )
+        total = sums if total is None else [(a + c, b + d) for (a, b), (c, d) in zip(total, sums, strict=True)]
+    return [gram / count for gram, count in total]
+
+
+def style_targets(extractor: FeatureExtractor, cfg: TransferConfig, styles: Sequence[np.ndarray], size: int):
+    """`StyleTargets` of RGB paintings for an output of longest side `size`."""
+    backbone = get_backbone(cfg.backbone)
+    grams = [
+        style_grams(extractor, backbone.preprocess(prepare_style(cfg, rgb, size))[None], cfg.max_tile_px)
+        for rgb in styles
+    ]
+    return StyleTargets(grams, blend_weights(cfg, len(styles)))
+
+
+def loss_from_targets(
+    extractor: FeatureExtractor,
+    cfg: TransferConfig,
+    content_target: tf.Tensor,
+    targets: StyleTargets,
+    masks: Sequence[tf.Tensor] | None = None,
+) -> LossFn:
+    """An image -> its named losses under `cfg.loss_convention` ({"total", "content",
+    "style", "tv"}). Without `masks` the style target is the blend of the paintings'
+    Grams; with them (one per painting, over the output) each painting pulls in its region
+    (`LossConvention.masked_layer_terms`). The targets may be variables a tiled scale
+    reassigns per tile."""
     convention = get_convention(cfg.loss_convention)
-    content_target, _ = extractor(tf.constant(content))
-    _, style_features = extractor(tf.constant(style))
-    style_grams = [gram_matrix(f) for f in style_features]
     weights = {name: getattr(cfg, name) for name in ("content_weight", "style_weight", "tv_weight")}
     layer_weights = list(cfg.style_layer_weights)
+    blended = targets.blended() if masks is None else None
+    regions = None if masks is None else list(zip(targets.grams, targets.weights, masks, strict=True))
 
     def loss_fn(image: tf.Tensor) -> dict[str, tf.Tensor]:
         c_feat, s_feats = extractor(image)
+        if regions is None:
+            layer_terms = convention.layer_terms(s_feats, blended)
+        else:
+            layer_terms = convention.masked_layer_terms(s_feats, regions)
         terms = {
             "content": convention.content(c_feat, content_target),
-            "style": convention.style(s_feats, style_grams, layer_weights),
+            "style": convention.combine(layer_terms, layer_weights),
             "tv": convention.tv(image),
         }
         return weighted_total(terms, weights)
 
     return loss_fn
+
+
+def make_loss_fn(
+    extractor: FeatureExtractor, cfg: TransferConfig, content: np.ndarray, style: np.ndarray | StyleTargets
+) -> LossFn:
+    """The loss of one preprocessed photo against one preprocessed painting (or given
+    `StyleTargets`); targets are computed once (see `loss_from_targets`)."""
+    targets = style if isinstance(style, StyleTargets) else StyleTargets([style_grams(extractor, style)], (1.0,))
+    content_target, _ = extractor(tf.constant(content))
+    return loss_from_targets(extractor, cfg, content_target, targets)
 
 
 class BestImage:
@@ -265,6 +349,16 @@ def carry_up(result: np.ndarray, content: np.ndarray, next_content: np.ndarray, 
 
 
 @dataclass(frozen=True)
+class _Inputs:
+    """A run's images as the network is to see them (after the colour mode): the photo,
+    the paintings (RGB uint8) and their masks over the output (float 0-1, or None)."""
+
+    content: np.ndarray
+    styles: list[np.ndarray]
+    masks: list[np.ndarray] | None
+
+
+@dataclass(frozen=True)
 class _Stage:
     """One scale of a run: its images, loss, image variable and compiled steps."""
 
@@ -273,66 +367,160 @@ class _Stage:
     image: tf.Variable
     loss_fn: LossFn
     run: Callable[[int], np.ndarray]
-    best: BestImage
+    best: BestImage | None
 
 
-def _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, previous: _Stage | None) -> _Stage:
-    """Prepare the scale `size`, starting from the `previous` (coarser) scale's result if any."""
+def _build_stage(cfg, backbone, extractor, size, inputs: _Inputs, previous) -> _Stage | _TiledStage:
+    """Prepare the scale `size`, starting from the `previous` (coarser) scale's result if
+    any; a scale above `cfg.max_tile_px` is optimised in tiles (`_TiledStage`)."""
     scaled = dataclasses.replace(cfg, size=size)
-    content, style = prepare_images(scaled, backbone, content_rgb, style_rgb)
+    content = backbone.preprocess(resize_longest(inputs.content, size, backbone.min_size))[None]
     bounds = pixel_bounds(backbone)
     if previous is None:
-        start = initial_image(scaled, backbone, content, style_rgb)
+        start = initial_image(scaled, backbone, content, inputs.styles[0])
     else:
         start = carry_up(previous.image.numpy(), previous.content, content, bounds)
+    targets = style_targets(extractor, cfg, inputs.styles, size)
+    if cfg.max_tile_px and size > cfg.max_tile_px:
+        return _TiledStage(cfg, extractor, size, content, start, targets, inputs.masks, bounds)
     image = tf.Variable(start, dtype=tf.float32)
-    loss_fn = make_loss_fn(extractor, cfg, content, style)
+    masks = None if inputs.masks is None else [tf.constant(m) for m in inputs.masks]
+    loss_fn = loss_from_targets(extractor, cfg, extractor(tf.constant(content))[0], targets, masks)
     best = BestImage(image)
     optimizer = OPTIMIZERS[cfg.optimizer].build(best.watch(loss_fn), image, cfg.learning_rate, bounds)
     run = make_steps_fn(optimizer, cfg.jit_compile, cfg.steps_per_call)
     return _Stage(size, content, image, loss_fn, run, best)
 
 
+def _resized_masks(masks: list[np.ndarray] | None, shape: tuple[int, int]) -> list[np.ndarray] | None:
+    """Masks resized (area-averaged) to an image of `shape`, so tiles can be cut from them."""
+    if masks is None:
+        return None
+    return [tf.image.resize(m[None, :, :, None], shape, method="area").numpy()[0, :, :, 0] for m in masks]
+
+
+class _TiledStage:
+    """A scale optimised in overlapping tiles of one shape (`engine.tiling`), so memory
+    is bounded by a tile, not the image (issue 14's large outputs).
+
+    One image variable of the tile's shape, one Adam and one compiled step serve every
+    tile: a tile's pixels, content target, mask crops and Adam state are swapped in, `n`
+    steps run, and its pixels are blended back into the whole image (the canvas) with
+    feathered weights. Tiles take turns every chunk of steps, so a tile always starts
+    from the canvas, where its neighbours' latest work already is: the overlaps agree
+    instead of being averaged once at the end. Style targets come from the whole painting;
+    a step's losses are the mean of the tiles' (same shape, same weight)."""
+
+    best = None  # `keep_best` is refused with tiling (`engine.config._check_tiles`)
+
+    def __init__(self, cfg, extractor, size, content, start, targets: StyleTargets, masks, bounds) -> None:
+        self.size, self.content = size, content
+        height, width = content.shape[1:3]
+        self.tiles = tile_grid(height, width, cfg.max_tile_px)
+        self.blend = [feather(t, height, width, overlap_for(cfg.max_tile_px)) for t in self.tiles]
+        self.canvas = np.array(start[0], np.float32)
+        self._content = [extractor(tf.constant(self._crop(content, k)))[0].numpy() for k in range(len(self.tiles))]
+        full = _resized_masks(masks, (height, width))
+        self._masks = None if full is None else [[m[t.slices] for m in full] for t in self.tiles]
+        self._image = tf.Variable(self._crop(start, 0))
+        self._content_var = tf.Variable(self._content[0], trainable=False)
+        self._mask_vars = None if full is None else [tf.Variable(m, trainable=False) for m in self._masks[0]]
+        self.tile_loss = loss_from_targets(extractor, cfg, self._content_var, targets, self._mask_vars)
+        self._optimizer = Adam(self.tile_loss, self._image, cfg.learning_rate, bounds)
+        self._states = [self._optimizer.get_state()] * len(self.tiles)  # replaced per tile, never mutated
+        self._steps = make_steps_fn(self._optimizer, cfg.jit_compile, cfg.steps_per_call)
+
+    def _crop(self, image: np.ndarray, k: int) -> np.ndarray:
+        t = self.tiles[k]
+        return image[:, t.y0 : t.y1, t.x0 : t.x1]
+
+    @property
+    def image(self) -> tf.Tensor:
+        """The whole image (1, H, W, 3), preprocessed, as the tiles left it."""
+        return tf.constant(self.canvas[None])
+
+    def _load_targets(self, k: int) -> None:
+        self._content_var.assign(self._content[k])
+        for variable, mask in zip(self._mask_vars or (), self._masks[k] if self._masks else (), strict=True):
+            variable.assign(mask)
+
+    def run(self, n: int) -> np.ndarray:
+        """`n` steps on every tile in turn; (n, len(LOSS_NAMES)) mean losses."""
+        rows = []
+        for k, tile in enumerate(self.tiles):
+            self._load_targets(k)
+            self._image.assign(self._crop(self.canvas[None], k))
+            self._optimizer.set_state(self._states[k])
+            rows.append(self._steps(n))
+            self._states[k] = self._optimizer.get_state()
+            paste(self.canvas, tile, self._image.numpy()[0], self.blend[k])
+        return np.mean(rows, axis=0)
+
+    def loss_fn(self, image: tf.Tensor) -> dict[str, float]:
+        """The named losses of a whole image, tile by tile (their mean)."""
+        pixels = np.asarray(image)
+        rows = []
+        for k in range(len(self.tiles)):
+            self._load_targets(k)
+            rows.append(stack_losses(self.tile_loss(tf.constant(self._crop(pixels, k)))).numpy())
+        return unstack_losses(np.mean(rows, axis=0))
+
+
+def _inputs(cfg: TransferConfig, content_rgb: np.ndarray, style_rgb, masks) -> tuple[TransferConfig, _Inputs]:
+    """The resolved styles of a run (`engine.styles.resolve_styles`: ConfigError for
+    counts that do not match) and its images after the colour mode's preparation."""
+    styles = [style_rgb] if isinstance(style_rgb, np.ndarray) else list(style_rgb)
+    cfg = resolve_styles(cfg, len(styles), 0 if masks is None else len(masks))
+    colors = COLOR_MODES[cfg.preserve_colors]
+    prepared = [colors.prepare(content_rgb, style) for style in styles]
+    grey = None if masks is None else [mask_array(m, f"mask {i + 1}") for i, m in enumerate(masks)]
+    return cfg, _Inputs(prepared[0][0], [style for _, style in prepared], grey)
+
+
 def run_transfer(
     cfg: TransferConfig,
     content_rgb: np.ndarray,
-    style_rgb: np.ndarray,
+    style_rgb: np.ndarray | Sequence[np.ndarray],
     on_step: Callable[[StepEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     model: keras.Model | None = None,
     on_start: Callable[[np.ndarray], None] | None = None,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> TransferResult:
     """Run a Gatys transfer, coarse to fine over `scale_plan(cfg)` (one scale unless
     `cfg.scales` > 1). `cfg` must be resolved (see `engine.config.validate`).
 
-    Steps are numbered across scales; each scale starts its optimiser afresh, from its
-    own content image plus the previous scale's change (`carry_up`). `model` lets callers
-    reuse a loaded backbone; otherwise it is loaded from `cfg.weights`. `on_start` gets
-    the initial image (RGB uint8, before any step) when `cfg.snapshot_every` asks for
-    snapshots: the "step 0" of a run's snapshots. Raises `DivergedError` if the loss
-    stops being finite.
+    `style_rgb` is one painting or several, blended by `cfg.style_blend_weights`;
+    `masks`, one per painting (any resolution), say where on the output each applies
+    (`engine.styles`). Steps are numbered across scales; each scale starts its optimiser
+    afresh, from its own content image plus the previous scale's change (`carry_up`);
+    scales above `cfg.max_tile_px` run in tiles. `model` lets callers reuse a loaded
+    backbone; otherwise it is loaded from `cfg.weights`. `on_start` gets the initial image
+    (RGB uint8, before any step) when `cfg.snapshot_every` asks for snapshots: the "step
+    0" of a run's snapshots. Raises `DivergedError` if the loss stops being finite.
     """
+    cfg, inputs = _inputs(cfg, content_rgb, style_rgb, masks)
     backbone = get_backbone(cfg.backbone)
     keras.utils.set_random_seed(cfg.seed)  # random weights and noise init are seeded
     model = model if model is not None else load_backbone(backbone, cfg.weights)
     extractor = FeatureExtractor.for_config(model, cfg)
     colors = COLOR_MODES[cfg.preserve_colors]  # what the network sees, and the output made from it
-    photo, (content_rgb, style_rgb) = content_rgb, colors.prepare(content_rgb, style_rgb)
-    show = lambda x: colors.finish(backbone.deprocess(x.numpy()[0]), photo)  # noqa: E731 - image -> RGB shown
+    show = lambda x: colors.finish(backbone.deprocess(np.asarray(x)[0]), content_rgb)  # noqa: E731 - image -> RGB
     loop = _Loop(cfg, on_step, should_stop, show)
     stage, last = None, 0
     for size, steps in scale_plan(cfg):
         first = stage is None
-        stage = _build_stage(cfg, backbone, extractor, size, content_rgb, style_rgb, stage)
+        stage = _build_stage(cfg, backbone, extractor, size, inputs, stage)
         if first and on_start is not None and cfg.snapshot_every:
             on_start(show(stage.image))
         last += steps
         if not loop.run(stage, last):
             break
-    last = stage.loss_fn(stage.image)  # eager: one forward pass, cheaper than tracing a second graph
+    image = stage.image
+    last = stage.loss_fn(image)  # eager: one forward pass, cheaper than tracing a second graph
     best_loss, best_step, last_is_best = _best(loop, float(last["total"]))
-    output = stage.image if last_is_best or not cfg.keep_best else stage.best.image
-    final = last if output is stage.image else stage.loss_fn(output)
+    output = image if last_is_best or not cfg.keep_best else stage.best.image
+    final = last if output is image else stage.loss_fn(output)
     return TransferResult(
         image=show(output),
         **{f"{name}_loss": float(value) for name, value in final.items()},
