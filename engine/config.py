@@ -157,6 +157,7 @@ class TransferConfig:
         "weights of the style images in the blended style target, comma-separated, one per style image "
         "(default: equal)",
         limits=Limits(0),
+        legacy=None,  # one painting, as every run before blending had
     )
     style_scale: float = _opt(
         "the style image's size relative to the output's (0.5: smaller brush strokes, 2: larger)",

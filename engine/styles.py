@@ -48,7 +48,9 @@ def resolve_styles(cfg: TransferConfig, count: int, masks: int = 0) -> TransferC
         raise ConfigError("style blend weights are all zero: at least one style must count")
     if masks not in (0, count):
         raise ConfigError(f"{masks} style mask(s) given for {count} style image(s): give one per style, or none")
-    return dataclasses.replace(cfg, style_blend_weights=weights)
+    # One painting: its weight does not matter (the blend is a weighted mean), and unset is
+    # what every run before blending stored, so Compare and study cell keys see no change.
+    return dataclasses.replace(cfg, style_blend_weights=weights if count > 1 else None)
 
 
 def style_size(cfg: TransferConfig, size: int | None = None) -> int:

@@ -109,11 +109,26 @@ def get_thumbs(db: str | os.PathLike | None, image_ids: list[str]) -> dict[str, 
     return {r[0]: bytes(r[1]) for r in rows}
 
 
+def get_shapes(db: str | os.PathLike | None, image_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """{id: (height, width)} of the stored images among `image_ids` (no pixels read)."""
+    ids = [i for i in dict.fromkeys(image_ids) if i]
+    if not ids:
+        return {}
+    with connect(db) as con:
+        rows = con.execute("SELECT id, height, width FROM images WHERE list_contains(?, id)", [ids]).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
 def list_input_images(db: str | os.PathLike | None, role: str) -> list[tuple[str, str | None]]:
-    """(id, name) of images used as `role` ("content" or "style") by any run, newest first."""
-    column = {"content": "content_image", "style": "style_image"}[role]
+    """(id, name) of images used as `role` ("content" or "style") by any run, newest first.
+    Style images are every style of a blend (`run_styles`), not only a run's first one;
+    masks are not style images."""
+    sql = {
+        "content": "SELECT content_image AS image_id, created_at FROM runs",
+        "style": "SELECT s.image_id, r.created_at FROM run_styles s JOIN runs r ON r.id = s.run_id",
+    }[role]  # one of two fixed statements, never user text
     with connect(db) as con:
         return con.execute(
-            f"SELECT i.id, any_value(i.name) FROM runs r JOIN images i ON i.id = r.{column} "
-            "GROUP BY i.id ORDER BY max(r.created_at) DESC"
+            f"SELECT i.id, any_value(i.name) FROM ({sql}) u JOIN images i ON i.id = u.image_id "
+            "GROUP BY i.id ORDER BY max(u.created_at) DESC"
         ).fetchall()

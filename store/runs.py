@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+@dataclass(frozen=True)
+class StyleRow:
+    """One style image of a run, as `run_styles` holds it: the image id, its blend weight,
+    its region mask's image id (None: the whole image) and the (height, width) it goes to
+    the network at at the full scale (None when unknown). The queue computes the size
+    (`engine.styles.style_shape`); the store only keeps it."""
+
+    image_id: str
+    weight: float = 1.0
+    mask_image: str | None = None
+    height: int | None = None
+    width: int | None = None
+
+
 def create_run(
     db: Any,
     config: dict[str, Any],
@@ -53,14 +68,16 @@ def create_run(
     gram_convention: str,
     status: str = "queued",
     images: Sequence[tuple[ImageBlob, str | None]] = (),
+    styles: Sequence[StyleRow] | None = None,
 ) -> int:
     """Insert a run row from a *resolved* config dict; returns the new run id. `images`
     (encoded, with display names) are stored in the same transaction, so a run that
-    cannot be inserted leaves no image behind."""
+    cannot be inserted leaves no image behind. `styles`: the run's style images in order
+    (see `insert_run`)."""
     with connect(db) as con:
         for blob, name in images:
             insert_blobs(con, [blob], name)
-        return insert_run(con, config, content_image, style_image, gram_convention, status)
+        return insert_run(con, config, content_image, style_image, gram_convention, status, styles=styles)
 
 
 def insert_run(
@@ -71,22 +88,33 @@ def insert_run(
     gram_convention: str,
     status: str = "queued",
     study: dict[str, Any] | None = None,
+    styles: Sequence[StyleRow] | None = None,
 ) -> int:
     """`create_run` inside an open transaction; `study` optionally sets study_id,
-    study_cell and study_variant."""
+    study_cell and study_variant. `styles` are the run's `run_styles` rows in order (the
+    first one is `style_image`); None: one row, `style_image` with weight 1, no mask."""
     unknown = set(study or {}) - set(STUDY_COLUMNS)
     if unknown:
         raise ValueError(f"unknown study fields: {sorted(unknown)}")
     stray = set(config) - set(config_columns(con))
     if stray:
         raise ValueError(f"config keys without a runs column: {sorted(stray)} (add them in a migration)")
+    styles = list(styles) if styles is not None else [StyleRow(style_image)]
+    if not styles or styles[0].image_id != style_image:
+        raise ValueError("a run's first style row must be its style_image")
     given = {k: v for k, v in config.items() if v is not None}  # absent: the column default (legacy value)
     row = {"created_at": utcnow(), "status": status, **given, **(study or {}), "gram_convention": gram_convention}
     row |= {"content_image": content_image, "style_image": style_image}
     marks = ", ".join("?" for _ in row)
     # Column names come from the table itself or the fixed names above, never from user text.
     sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({marks}) RETURNING id"
-    return con.execute(sql, list(row.values())).fetchone()[0]
+    run_id = con.execute(sql, list(row.values())).fetchone()[0]
+    con.executemany(
+        "INSERT INTO run_styles (run_id, position, image_id, weight, mask_image, height, width) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [[run_id, i, s.image_id, float(s.weight), s.mask_image, s.height, s.width] for i, s in enumerate(styles)],
+    )
+    return run_id
 
 
 def config_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
@@ -243,6 +271,22 @@ def get_iterations(db: Any, run_id: int) -> pd.DataFrame:
         ).df()
 
 
+def get_styles(db: Any, run_id: int) -> list[dict[str, Any]]:
+    """A run's style images in blend-weight order: dicts with position, image_id, weight,
+    mask_image (None: no mask), height and width (None for runs from before schema v7)
+    and name / mask_name (display names of the image and the mask). Empty for an unknown
+    run."""
+    with connect(db) as con:
+        cur = con.execute(
+            "SELECT s.position, s.image_id, s.weight, s.mask_image, s.height, s.width, i.name, m.name AS mask_name "
+            "FROM run_styles s LEFT JOIN images i ON i.id = s.image_id LEFT JOIN images m ON m.id = s.mask_image "
+            "WHERE s.run_id = ? ORDER BY s.position",
+            [run_id],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
 def get_snapshots(db: Any, run_id: int) -> pd.DataFrame:
     """(step, image_id) of a run's snapshots, in step order."""
     with connect(db) as con:
@@ -257,7 +301,8 @@ def set_notes_tags(db: Any, run_id: int, notes: str, tags: list[str]) -> None:
 
 
 def delete_run(db: Any, run_id: int) -> None:
-    """Delete a run with its iterations and snapshots, and images nothing else uses.
+    """Delete a run with its iterations, snapshots, metrics and style rows, and images
+    nothing else uses (a style or mask image of another run's `run_styles` is kept).
     Active runs cannot be deleted (cancel them first)."""
     with connect(db) as con:
         row = con.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()
@@ -265,11 +310,12 @@ def delete_run(db: Any, run_id: int) -> None:
             return
         if row[0] in ACTIVE:
             raise ValueError(f"run {run_id} is {row[0]}; cancel it before deleting")
-        for table in ("iterations", "snapshots", "run_metrics"):
+        for table in ("iterations", "snapshots", "run_metrics", "run_styles"):
             con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM runs WHERE id = ?", [run_id])
         con.execute(
             "DELETE FROM images WHERE id NOT IN (SELECT content_image FROM runs UNION ALL "
             "SELECT style_image FROM runs UNION ALL SELECT output_image FROM runs WHERE output_image IS NOT NULL "
-            "UNION ALL SELECT image_id FROM snapshots)"
+            "UNION ALL SELECT image_id FROM snapshots UNION ALL SELECT image_id FROM run_styles "
+            "UNION ALL SELECT mask_image FROM run_styles WHERE mask_image IS NOT NULL)"
         )

@@ -155,6 +155,28 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "colour preservation",
         ["ALTER TABLE runs ADD COLUMN preserve_colors VARCHAR DEFAULT 'none'"],  # older runs kept no colours
     ),
+    (
+        7,
+        "several style images with blend weights and masks, style scale, tiling",
+        [
+            # NULL: a run from before v7, one style image of weight 1 (its run_styles row says so).
+            "ALTER TABLE runs ADD COLUMN style_blend_weights DOUBLE[]",
+            "ALTER TABLE runs ADD COLUMN style_scale DOUBLE DEFAULT 1.0",
+            "ALTER TABLE runs ADD COLUMN max_tile_px INTEGER DEFAULT 0",
+            """CREATE TABLE run_styles (
+                run_id INTEGER NOT NULL,
+                position INTEGER NOT NULL,       -- 0, 1, ...: the order of the blend weights
+                image_id VARCHAR NOT NULL,       -- the style image (images.id)
+                weight DOUBLE NOT NULL,          -- its blend weight
+                mask_image VARCHAR,              -- its region mask (images.id), NULL: everywhere
+                height INTEGER,                  -- size it went to the network at, full scale;
+                width INTEGER,                   -- NULL for runs from before v7
+                PRIMARY KEY (run_id, position)
+            )""",
+            # Every older run had one style image (runs.style_image), weight 1, no mask.
+            "INSERT INTO run_styles (run_id, position, image_id, weight) SELECT id, 0, style_image, 1.0 FROM runs",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -52,7 +52,8 @@ class StudyRows:
     """What a study launch writes: its identity and the cells it may queue. Each cell is
     a dict with `config` (resolved config dict), `content_image`, `style_image`, `cell`
     (its identity), `variant` and `gram_convention` (its loss formulas: cells of one
-    study may differ in convention)."""
+    study may differ in convention), and optionally `styles` (its `run_styles` rows,
+    `store.runs.StyleRow`s; absent: its style image with weight 1)."""
 
     name: str
     preset: str
@@ -104,7 +105,8 @@ def _queue_cells(con: duckdb.DuckDBPyConnection, study_id: int, cells: list[dict
             continue
         study = {"study_id": study_id, "study_cell": cell["cell"], "study_variant": cell["variant"]}
         formulas = cell["gram_convention"]
-        insert_run(con, cell["config"], cell["content_image"], cell["style_image"], formulas, study=study)
+        images = (cell["content_image"], cell["style_image"])
+        insert_run(con, cell["config"], *images, formulas, study=study, styles=cell.get("styles"))
         counts["requeued" if status else "queued"] += 1
     return counts
 

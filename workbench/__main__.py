@@ -25,6 +25,7 @@ from engine.config import FIELDS, validate  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.images import load_image_file  # noqa: E402
 from engine.judges import NEUTRAL_JUDGES  # noqa: E402
+from engine.memory import check_fits  # noqa: E402
 from engine.weights import is_random  # noqa: E402
 from store import metrics as store_metrics  # noqa: E402
 from store import runs as store_runs  # noqa: E402
@@ -41,12 +42,14 @@ from workbench.cli import (  # noqa: E402
     load_tensorflow,
     native_logs_silenced,
     parse_seeds,
+    run_style_inputs,
     study_image_paths,
     weights_by_backbone,
 )
 from workbench.errors import USER_ERRORS, one_line  # noqa: E402
 from workbench.export import check_export_target, export_run, write_files  # noqa: E402
 from workbench.models import ModelCache  # noqa: E402
+from workbench.queue import resolve_inputs  # noqa: E402
 from workbench.studies import PRESETS, get_preset, study_weights  # noqa: E402
 from workbench.text import format_eta, format_progress  # noqa: E402
 
@@ -153,7 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one style transfer and record it")
     run.add_argument("--content", required=True, help="content image file")
-    run.add_argument("--style", required=True, help="style image file")
+    run.add_argument(
+        "--style",
+        required=True,
+        action="append",
+        help="style image file; repeat it to blend several (weights: --style-blend-weights, in the same order)",
+    )
+    run.add_argument(
+        "--style-mask",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="region mask of a style image (greyscale, any resolution; white = this style here): "
+        "none, or one per --style, in the same order",
+    )
     _add_config_flags(run)
     worker = sub.add_parser("worker", help="run queued runs (the dashboard starts this)")
     worker.add_argument(
@@ -194,17 +210,20 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
     # do (their graph is built to check them), so a typo in a path fails at once, before
     # TensorFlow is loaded.
     content = load_image_file(args.content)
-    style = load_image_file(args.style)
+    styles = run_style_inputs(args.style, args.style_mask)
     with native_logs_silenced(args.verbose):  # checking layer names builds a Keras graph
-        cfg = validate(config_from_args(args))
+        cfg = resolve_inputs(validate(config_from_args(args)), styles)
+    estimate = check_fits(cfg, content.shape[:2])  # MemoryBudgetError: nothing written
+    print(f"memory: {estimate.describe()}", flush=True)
     load_tensorflow(args.verbose)
     from workbench.queue import queue_arrays
     from workbench.runner import RunHooks, execute_run
 
     models.backbone(cfg.backbone, cfg.weights, cfg.seed)  # fail before any row
-    run_id = queue_arrays(args.db, cfg, (content, Path(args.content).name), (style, Path(args.style).name))
+    run_id = queue_arrays(args.db, cfg, (content, Path(args.content).name), styles)
+    blend = f", {len(styles)} styles" if len(styles) > 1 else ""
     print(
-        f"run {run_id}: {cfg.backbone}, {cfg.iterations} iterations at {cfg.size} px, "
+        f"run {run_id}: {cfg.backbone}, {cfg.iterations} iterations at {cfg.size} px{blend}, "
         f"{cfg.loss_convention} losses -> {resolve_db_path(args.db)}"
     )
     bar = ProgressBar(cfg.iterations)
@@ -262,7 +281,7 @@ def cmd_show(args: argparse.Namespace, models: ModelCache) -> int:
     run = store_runs.get_run(args.db, args.run_id)
     if run is None:
         raise ConfigError(f"no run {args.run_id} in {resolve_db_path(args.db)}")
-    print(format_run(run, store_runs.get_iterations(args.db, args.run_id)))
+    print(format_run(run, store_runs.get_iterations(args.db, args.run_id), store_runs.get_styles(args.db, args.run_id)))
     return 0
 
 

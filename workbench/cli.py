@@ -19,6 +19,8 @@ from engine.backbones import BACKBONES
 from engine.config import FIELDS, TransferConfig, parse_field
 from engine.errors import ConfigError
 from engine.images import load_image_file
+from engine.styles import mask_array
+from workbench.queue import StyleInput
 from workbench.text import format_duration
 
 if TYPE_CHECKING:  # the CLI checks its input before it loads TensorFlow
@@ -115,6 +117,26 @@ def load_images(paths: list[str]) -> list[tuple[np.ndarray, str]]:
     return [(loaded[p], Path(p).name) for p in paths]
 
 
+def run_style_inputs(styles: list[str], masks: list[str] | None) -> list[StyleInput]:
+    """`run`'s style images (`--style`, repeatable) with their masks (`--style-mask`: none,
+    or one per style in the same order), loaded and checked: a file that is not an image
+    (style or mask) is an `ImageError`, a wrong number of masks a `ConfigError`."""
+    masks = masks or []
+    if len(masks) not in (0, len(styles)):
+        raise ConfigError(
+            f"{len(masks)} --style-mask file(s) given for {len(styles)} --style image(s): give one per style, or none"
+        )
+    inputs = []
+    for i, path in enumerate(styles):
+        mask = mask_name = None
+        if masks:
+            mask = load_image_file(masks[i])
+            mask_name = Path(masks[i]).name
+            mask_array(mask, masks[i])  # an image, but not one a mask can be made of: ImageError
+        inputs.append(StyleInput(load_image_file(path), Path(path).name, mask=mask, mask_name=mask_name))
+    return inputs
+
+
 def weights_by_backbone(args: argparse.Namespace) -> dict[str, str]:
     """{backbone: path} from the `--weights-<backbone>` flags that were given."""
     return {name: value for name in BACKBONES if (value := getattr(args, f"weights_{name}", None)) is not None}
@@ -165,12 +187,29 @@ RUN_LOSS_NAMES = {
 }
 
 
-def format_run(run: dict[str, Any], iterations: pd.DataFrame) -> str:
-    """A readable multi-line view of one run."""
+def format_run(run: dict[str, Any], iterations: pd.DataFrame, styles: list[dict[str, Any]] | None = None) -> str:
+    """A readable multi-line view of one run: its columns, its style images (in blend
+    order, with weight, mask and the size each went to the network at) and its losses
+    every ~10% of the steps."""
     skip = {"config"}
     lines = [f"{RUN_LOSS_NAMES.get(k, k):>20}: {v}" for k, v in run.items() if k not in skip]
+    if styles:
+        lines += ["", f"style images ({len(styles)}, in blend order):"]
+        lines += [_style_line(s) for s in styles]
     if not iterations.empty:
         picks = iterations.iloc[:: max(1, len(iterations) // 10)]
         title = "iterations (every ~10%; each step's loss is the image's before that step's update):"
         lines += ["", title, picks.to_string(index=False)]
     return "\n".join(lines)
+
+
+def _style_line(style: dict[str, Any]) -> str:
+    """'  1. starry.png (3f2a…): weight 0.7, mask left.png (9c1b…), 256x320 px at the network'."""
+    name = style.get("name") or "unnamed"
+    mask = "no mask"
+    if style.get("mask_image"):
+        mask = f"mask {style.get('mask_name') or 'unnamed'} ({style['mask_image'][:12]})"
+    size = "size not recorded (before schema v7)"
+    if style.get("height") and style.get("width"):
+        size = f"{style['width']}x{style['height']} px (width x height) at the network"
+    return f"  {style['position'] + 1}. {name} ({style['image_id'][:12]}): weight {style['weight']:g}, {mask}, {size}"

@@ -52,8 +52,11 @@ def _check_writable(folder: Path, out: Path) -> None:
 
 
 def export_run(db: Any, run: dict[str, Any], out: Path, force: bool = False) -> list[Path]:
-    """Write output.png, content.png, style.png, snapshots/step_NNNNNN.png,
-    iterations.csv and run.json into `out` only; returns the files written.
+    """Write output.png, content.png, the style images (style.png for one style;
+    style_1.png, style_2.png, ... for several, in blend order) with their masks (mask.png
+    / mask_1.png, ... when the run has masks), snapshots/step_NNNNNN.png, iterations.csv
+    and run.json (with a `styles` list: image, weight, mask, size) into `out` only;
+    returns the files written.
 
     `out` may be missing (it is created, with its parents) or an empty folder; a
     non-empty folder only with `force`, which replaces the export's files in it and
@@ -103,18 +106,35 @@ def _write_files(db: Any, run: dict[str, Any], folder: Path) -> list[str]:
         (folder / name).write_bytes(data)
         written.append(name)
 
-    for key in ("output_image", "content_image", "style_image"):
+    for key in ("output_image", "content_image"):
         png = store_images.get_png(db, run[key]) if run.get(key) else None
         if png is not None:
             write(f"{key.removesuffix('_image')}.png", png)
+    styles = store_runs.get_styles(db, run["id"]) or [{"image_id": run.get("style_image"), "mask_image": None}]
+    for name, image_id in _style_files(styles):
+        png = store_images.get_png(db, image_id) if image_id else None
+        if png is not None:
+            write(name, png)
     snaps = store_runs.get_snapshots(db, run["id"])
     if not snaps.empty:
         (folder / "snapshots").mkdir()
     for step, image_id in snaps.itertuples(index=False):
         write(f"snapshots/step_{step:06d}.png", store_images.get_png(db, image_id))
     write("iterations.csv", store_runs.get_iterations(db, run["id"]).to_csv(index=False).encode())
-    write("run.json", json.dumps(run, indent=2, default=str).encode())
+    write("run.json", json.dumps({**run, "styles": styles}, indent=2, default=str).encode())
     return written
+
+
+def _style_files(styles: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(file name, image id) of a run's style and mask images: style.png (and mask.png)
+    for one style, as before several styles existed; style_1.png, mask_1.png, ... in
+    blend order for several."""
+    if len(styles) == 1:
+        return [("style.png", styles[0]["image_id"]), ("mask.png", styles[0]["mask_image"])]
+    files = []
+    for i, s in enumerate(styles, start=1):
+        files += [(f"style_{i}.png", s["image_id"]), (f"mask_{i}.png", s["mask_image"])]
+    return files
 
 
 def _move_into_place(tmp: Path, out: Path, names: list[str]) -> None:

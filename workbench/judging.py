@@ -16,6 +16,7 @@ from engine.backbones import BACKBONES, get_backbone
 from engine.config import TransferConfig
 from engine.errors import WeightsError
 from engine.judges import NeutralJudge
+from engine.styles import style_size
 from engine.transfer import FeatureExtractor
 from engine.weights import KINDS, is_random, keras_cache_path
 from store import images as store_images
@@ -79,6 +80,20 @@ def _study_weights(db, run: dict) -> dict[str, str]:
     return dict(study["spec"].get("weights_by_backbone", {})) if study else {}
 
 
+def reference_style(styles: list[dict], first: str) -> tuple[str, str]:
+    """The painting a run's output is measured against, and a note saying which: with
+    several (a blend, or one per region) the heaviest blend weight's (the first of equal
+    ones), since no single painting is the target then; the note says so, so a reader
+    does not take it for the whole style."""
+    if len(styles) < 2:
+        return first, ""
+    heaviest = max(styles, key=lambda s: (s["weight"], -s["position"]))
+    regions = " (styles per region: measured over the whole output)" if any(s["mask_image"] for s in styles) else ""
+    which = f"style {heaviest['position'] + 1} of {len(styles)}"
+    note = f"against {which} (blend weight {heaviest['weight']:g}, the heaviest){regions}"
+    return heaviest["image_id"], note
+
+
 def record_metrics(db, run_id: int, models: ModelCache, judge_weights_by_backbone: dict[str, str] | None = None) -> int:
     """Compute and store a finished run's fair metrics (replacing any); returns how many rows.
 
@@ -89,15 +104,17 @@ def record_metrics(db, run_id: int, models: ModelCache, judge_weights_by_backbon
         raise ValueError(f"run {run_id} has no finished output to measure")
     cfg = TransferConfig.from_dict(run["config"])
     output = store_images.get_array(db, run["output_image"])
+    style_id, against = reference_style(store_runs.get_styles(db, run_id), run["style_image"])
     content, style = fair.reference_images(
         output,
         store_images.get_array(db, run["content_image"]),
-        store_images.get_array(db, run["style_image"]),
-        cfg.size,
+        store_images.get_array(db, style_id),
+        style_size(cfg),
         get_backbone(cfg.backbone).min_size,
     )
     undefined = "undefined here: a flat image, an image under 7 px, or a zero reference (photo) distance"
-    rows = [(m, "", v, "" if v == v else undefined) for m, v in fair.fidelity_metrics(output, content, style).items()]
+    metrics = fair.fidelity_metrics(output, content, style).items()
+    rows = [(m, "", v, against if v == v else undefined) for m, v in metrics]
     iters = store_runs.get_iterations(db, run_id)
     for m, v in fair.loss_dynamics(iters["step"], iters["total_loss"], run["total_loss"]).items():
         why = "no iterations logged" if iters.empty else "the loss did not fall"

@@ -8,6 +8,7 @@ config is validated before anything is written, so bad input leaves no row behin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from engine.config import TransferConfig, formulas
+from engine.errors import ConfigError
+from engine.styles import blend_weights, mask_array, resolve_styles, style_shape
 from store import images as store_images
 from store import runs as store_runs
 from store import studies as store_studies
@@ -33,19 +36,118 @@ log = logging.getLogger(__name__)
 NO_WORKER_ENV = "NST_NO_WORKER"  # set to 1 to queue runs without starting a worker (tests)
 
 
-def queue_runs(db: Any, configs: Sequence[TransferConfig], content_image: str, style_image: str) -> list[int]:
-    """One queued run per *validated* config on two stored input images; their ids."""
-    ids = [store_runs.create_run(db, c.to_dict(), content_image, style_image, formulas(c)) for c in configs]
+@dataclass(frozen=True)
+class StyleInput:
+    """One style image of a run to queue: its pixels (RGB uint8) and display name, and
+    optionally its region mask (grey or RGB pixels at any resolution, white = this style
+    here; all styles of a run have one, or none does) with the mask's display name.
+
+    The blend weights are the config's `style_blend_weights`, one per style in this
+    order. `weight` may give them here instead: then every style gives one, and a config
+    that also has blend weights must agree with them."""
+
+    rgb: np.ndarray
+    name: str | None = None
+    weight: float | None = None
+    mask: np.ndarray | None = None
+    mask_name: str | None = None
+
+
+# What `queue_arrays` takes for the styles: one (pixels, name) pair as before, one
+# StyleInput, or a sequence of either.
+Styles = tuple | StyleInput | Sequence[StyleInput | tuple]
+
+
+def style_inputs(style: Styles) -> list[StyleInput]:
+    """`queue_arrays`'s `style` argument as a list of `StyleInput`s."""
+    if isinstance(style, StyleInput):
+        return [style]
+    if isinstance(style, tuple) and len(style) == 2 and isinstance(style[0], np.ndarray):
+        return [StyleInput(np.asarray(style[0]), style[1])]  # the one-style (pixels, name) pair
+    out = [s if isinstance(s, StyleInput) else StyleInput(np.asarray(s[0]), s[1]) for s in style]
+    if not out:
+        raise ConfigError("a run needs at least one style image")
+    return out
+
+
+def resolve_inputs(cfg: TransferConfig, styles: Sequence[StyleInput]) -> TransferConfig:
+    """`cfg` with explicit blend weights for `styles` (from the config, or from each
+    input's `weight`); `ConfigError` / `ImageError` in one line for anything that does
+    not fit (weights, mask count, a mask that is not an image). Writes nothing."""
+    given = [s.weight for s in styles]
+    if any(w is not None for w in given):
+        if any(w is None for w in given):
+            raise ConfigError("give a blend weight for every style image, or for none")
+        weights = tuple(float(w) for w in given)
+        if cfg.style_blend_weights is not None and tuple(cfg.style_blend_weights) != weights:
+            raise ConfigError(
+                f"the style images' weights ({', '.join(f'{w:g}' for w in weights)}) differ from the config's "
+                f"style blend weights ({', '.join(f'{w:g}' for w in cfg.style_blend_weights)})"
+            )
+        cfg = dataclasses.replace(cfg, style_blend_weights=weights)
+    masks = [s for s in styles if s.mask is not None]
+    cfg = resolve_styles(cfg, len(styles), len(masks))
+    for i, s in enumerate(masks):
+        mask_array(s.mask, s.mask_name or f"mask of style {i + 1}")  # ImageError if not an image
+    return cfg
+
+
+def _mask_pixels(mask: np.ndarray) -> np.ndarray:
+    """A mask as stored: its own pixels when they are uint8 grey or RGB, else grey 0-255."""
+    arr = np.asarray(mask)
+    if arr.dtype == np.uint8 and (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        return arr
+    return np.round(mask_array(arr) * 255).astype(np.uint8)
+
+
+def queue_runs(
+    db: Any,
+    configs: Sequence[TransferConfig],
+    content_image: str,
+    style_image: str | Sequence[str],
+    masks: Sequence[str] | None = None,
+) -> list[int]:
+    """One queued run per *validated* config on stored input images (ids): one style
+    image, or several in blend-weight order, with optionally one stored mask image each.
+    Each stored config gets explicit blend weights; the `run_styles` rows the sizes the
+    styles go to the network at. Returns the run ids."""
+    style_ids = [style_image] if isinstance(style_image, str) else list(style_image)
+    mask_ids = list(masks or [])
+    shapes = store_images.get_shapes(db, style_ids)
+    resolved = [resolve_styles(c, len(style_ids), len(mask_ids)) for c in configs]  # all checked first
+    ids = []
+    for cfg in resolved:
+        rows = []
+        for i, (sid, weight) in enumerate(zip(style_ids, blend_weights(cfg, len(style_ids)), strict=True)):
+            h, w = style_shape(cfg, shapes[sid]) if sid in shapes else (None, None)
+            rows.append(store_runs.StyleRow(sid, weight, mask_ids[i] if mask_ids else None, h, w))
+        ids.append(store_runs.create_run(db, cfg.to_dict(), content_image, style_ids[0], formulas(cfg), styles=rows))
     log.info("queued runs %s", ids)
     return ids
 
 
-def queue_arrays(db: Any, cfg: TransferConfig, content: tuple[np.ndarray, str | None], style: tuple) -> int:
-    """Store two input images (pixels, display name) and queue one run on them, in one
-    transaction (a run that cannot be queued leaves no image behind)."""
-    images = [(store_images.make_blob(rgb), name) for rgb, name in (content, style)]
-    (photo, _), (painting, _) = images
-    return store_runs.create_run(db, cfg.to_dict(), photo.id, painting.id, formulas(cfg), images=images)
+def queue_arrays(db: Any, cfg: TransferConfig, content: tuple[np.ndarray, str | None], style: Styles) -> int:
+    """Store the input images (pixels, display name) and queue one run on them, in one
+    transaction (a run that cannot be queued leaves no image behind). `style` is one
+    (pixels, name) pair, a `StyleInput`, or a sequence of them (several styles, with
+    masks); everything is checked (`resolve_inputs`) before anything is written, and the
+    stored config has explicit blend weights."""
+    styles = style_inputs(style)
+    cfg = resolve_inputs(cfg, styles)
+    photo = store_images.make_blob(content[0])
+    images = [(photo, content[1])]
+    rows = []
+    for s, weight in zip(styles, blend_weights(cfg, len(styles)), strict=True):
+        painting = store_images.make_blob(s.rgb)
+        images.append((painting, s.name))
+        mask = None
+        if s.mask is not None:
+            mask = store_images.make_blob(_mask_pixels(s.mask))
+            images.append((mask, s.mask_name))
+        h, w = style_shape(cfg, s.rgb.shape)
+        rows.append(store_runs.StyleRow(painting.id, weight, mask.id if mask else None, h, w))
+    first = rows[0].image_id
+    return store_runs.create_run(db, cfg.to_dict(), photo.id, first, formulas(cfg), images=images, styles=rows)
 
 
 @dataclass(frozen=True)
@@ -86,7 +188,8 @@ def launch_study(db: Any, req: StudyInputs) -> StudyLaunch:
         req.preset, req.overrides, req.seeds, content_ids, style_ids, req.weights, pairs if req.paired else None
     )
     name = req.name or req.preset.name
-    rows = [_cell_row(c) for c in cells]
+    shapes = {b.id: rgb.shape for (b, _), (rgb, _) in zip(style_blobs, req.styles, strict=True)}
+    rows = [_cell_row(c, shapes[c.style_image]) for c in cells]  # checks each cell's blend weights
     # A cell whose worker died still says `running`: reclaim it first, so it is re-queued
     # rather than counted as active and never run.
     store_runs.mark_stale_runs(db)
@@ -95,8 +198,13 @@ def launch_study(db: Any, req: StudyInputs) -> StudyLaunch:
     return StudyLaunch(study_id, resumed, len(cells), counts)
 
 
-def _cell_row(cell: studies.Cell) -> dict[str, Any]:
-    """A study cell as the store queues it (see `store.studies.StudyRows`)."""
+def _cell_row(cell: studies.Cell, style_shape_hw: tuple[int, ...]) -> dict[str, Any]:
+    """A study cell as the store queues it (see `store.studies.StudyRows`): one style image
+    per cell, its `run_styles` row with the size it goes to the network at. The config is
+    stored as the cell has it (its key is made from it); `ConfigError` when its blend
+    weights do not fit one style."""
+    cfg = resolve_styles(cell.config, 1)
+    h, w = style_shape(cfg, style_shape_hw)
     return {
         "config": cell.config.to_dict(),
         "content_image": cell.content_image,
@@ -104,6 +212,7 @@ def _cell_row(cell: studies.Cell) -> dict[str, Any]:
         "cell": cell.key,
         "variant": cell.variant,
         "gram_convention": formulas(cell.config),
+        "styles": [store_runs.StyleRow(cell.style_image, 1.0, None, h, w)],
     }
 
 

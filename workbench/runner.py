@@ -14,10 +14,12 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from engine.config import TransferConfig
 from engine.errors import DivergedError, WeightsError
+from engine.styles import mask_array
 from engine.transfer import StepEvent, run_transfer
 from store import images as store_images
 from store import runs as store_runs
@@ -127,17 +129,31 @@ def execute_run(db, run_id: int, models: ModelCache, hooks: RunHooks = RunHooks(
     return outcome
 
 
+def load_styles(db, run_id: int, style_image: str) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """A run's style images (RGB uint8) in blend-weight order and their masks (float32
+    0-1, `engine.styles.mask_array`), or None when the run has no masks. A run without
+    `run_styles` rows has its one `style_image`."""
+    rows = store_runs.get_styles(db, run_id) or [{"image_id": style_image, "mask_image": None}]
+    styles = [store_images.get_array(db, r["image_id"]) for r in rows]
+    if not any(r["mask_image"] for r in rows):
+        return styles, None
+    masks = [
+        mask_array(store_images.get_array(db, r["mask_image"]), f"mask of style {r['position'] + 1}") for r in rows
+    ]
+    return styles, masks
+
+
 def _execute(db, run_id, recorder, hooks: RunHooks, models: ModelCache, stop: StopRequest) -> RunOutcome:
     row = store_runs.get_run(db, run_id)
     cfg = TransferConfig.from_dict(row["config"])
     content = store_images.get_array(db, row["content_image"])
-    style = store_images.get_array(db, row["style_image"])
+    styles, masks = load_styles(db, run_id, row["style_image"])
     try:
         model = models.backbone(cfg.backbone, cfg.weights, cfg.seed)
         should_stop = lambda: bool(stop.received) or recorder.cancel_requested  # noqa: E731
         on_start = lambda rgb: recorder.add_snapshot(0, rgb)  # noqa: E731 - step 0: the initial image
         on_step = _on_step(recorder, hooks.progress)
-        result = run_transfer(cfg, content, style, on_step, should_stop, model, on_start=on_start)
+        result = run_transfer(cfg, content, styles, on_step, should_stop, model, on_start=on_start, masks=masks)
     except (DivergedError, WeightsError) as exc:
         _close(db, run_id, recorder, "failed", error=str(exc))
         return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)

@@ -118,8 +118,10 @@ def test_style_scale_out_of_range_is_refused():
         validate(TransferConfig(weights="none", style_scale=3.0))
 
 
-def test_resolve_fills_equal_weights():
+def test_resolve_fills_equal_weights_and_leaves_one_painting_unset():
     assert resolve_styles(_cfg(), 4).style_blend_weights == (0.25,) * 4
+    # As every run before blending stored it: Compare sees no difference, study keys hold.
+    assert resolve_styles(_cfg(style_blend_weights=(2.0,)), 1).style_blend_weights is None
 
 
 def test_mask_array_reads_grey_and_colour_and_refuses_non_images():

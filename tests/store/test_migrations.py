@@ -57,3 +57,17 @@ def test_a_newer_schema_is_refused_not_changed(tmp_path):
     con.close()
     with pytest.raises(StoreError, match="newer"), connect(path):
         pass
+
+
+def test_a_v6_store_reads_as_one_style_of_weight_1(tmp_path):
+    """Migration 7: every older run gets its one `run_styles` row (its style image, weight 1,
+    no mask, size unknown) and the new config columns at their legacy values."""
+    path = tmp_path / "v6.duckdb"
+    _apply_first(path, 6)
+    with connect(path) as con:
+        assert current_version(con) == SCHEMA_VERSION
+    run = store_runs.get_run(path, 1)
+    assert run["style_blend_weights"] is None and run["style_scale"] == 1.0 and run["max_tile_px"] == 0
+    styles = store_runs.get_styles(path, 1)
+    assert [(s["position"], s["image_id"], s["weight"], s["mask_image"]) for s in styles] == [(0, "s", 1.0, None)]
+    assert (styles[0]["height"], styles[0]["width"]) == (None, None)
