@@ -1,5 +1,7 @@
-"""Run detail sections: run picker (`?run=ID`), header, images (the output at its own size,
-larger on click, and image comparison sliders), snapshots, curves, fair metrics (with a
+"""Run detail sections: run picker (`?run=ID`), header, images (the inputs; a run with
+several style images or masks lists each style in order with its blend weight, mask and
+the size it went to the network at; the output at its own size, larger on click, and
+image comparison sliders), snapshots, curves, fair metrics (with a
 "Compute metrics" button that starts the work in the background), config, notes/tags,
 re-run, edit and re-run, compare with other runs, and delete.
 
@@ -65,6 +67,8 @@ CONFIRM = "detail_confirm_delete"
 NOTICE = "detail_notice"
 SNAPSHOT = "detail_snapshot_step"
 POLL_S = 2  # seconds between looks at a metrics process while it runs
+STYLE_THUMB_PX = 120  # style thumbnails of a run with several styles or masks
+MASK_THUMB_PX = 64
 
 
 # --- cached store reads (keyed on the store's change token; images on their id) --------
@@ -78,6 +82,11 @@ def _choices(db: str, token: tuple) -> pd.DataFrame:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _run(db: str, token: tuple, run_id: int) -> dict[str, Any] | None:
     return store_runs.get_run(db, run_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _styles(db: str, token: tuple, run_id: int) -> list[dict[str, Any]]:
+    return store_runs.get_styles(db, run_id)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -205,12 +214,22 @@ def images_section(db: Any, run: dict[str, Any]) -> None:
     """Inputs as thumbnails, the output at its own pixel size (capped at the page width;
     Streamlit's fullscreen button or "View larger" show it bigger), and the downloads."""
     db = str(db)
+    styles = _styles(db, store_token(), int(run["id"]))
+    single = len(styles) <= 1 and not any(present(s["mask_image"]) for s in styles)
     left, right, _ = st.columns([1, 1, 2])
-    for col, key, caption in ((left, "content_image", "content"), (right, "style_image", "style")):
-        with col:
-            data = _png(db, run[key], thumb=True)
+    with left:
+        data = _png(db, run["content_image"], thumb=True)
+        if data:
+            st.image(data, caption="content", width="content", output_format="PNG")
+    if single:  # one style image, no mask: as runs always looked
+        with right:
+            data = _png(db, run["style_image"], thumb=True)
             if data:
+                size = _network_size(styles[0]) if styles else ""
+                caption = f"style · {size}" if size else "style"
                 st.image(data, caption=caption, width="content", output_format="PNG")
+    else:
+        styles_section(db, run, styles)
     output = run["output_image"] if present(run["output_image"]) else None
     if output:
         width, height = _png_size(db, output) or (run["size"], run["size"])
@@ -222,6 +241,47 @@ def images_section(db: Any, run: dict[str, Any]) -> None:
     else:
         st.info("No output image yet.")
     _downloads(db, run, output)
+
+
+def _network_size(style: dict[str, Any]) -> str:
+    """'256 × 192 px to the network' ('' for runs from before sizes were stored)."""
+    if not (present(style.get("width")) and present(style.get("height"))):
+        return ""
+    return f"{int(style['width'])} × {int(style['height'])} px to the network"
+
+
+def style_caption(style: dict[str, Any], count: int) -> str:
+    """'style 2 of 3 · weight 0.3 · 256 × 192 px to the network' (the name escaped)."""
+    parts = [f"style {int(style['position']) + 1} of {count}", f"weight {float(style['weight']):g}"]
+    if present(style.get("name")):
+        parts.insert(1, md_escape(str(style["name"])))
+    size = _network_size(style)
+    return " · ".join([*parts, size] if size else parts)
+
+
+def styles_section(db: str, run: dict[str, Any], styles: list[dict[str, Any]]) -> None:
+    """The run's style images in blend-weight order: thumbnail, blend weight, the size
+    it went to the network at, and its region mask, if any, as a small thumbnail."""
+    total = sum(float(s["weight"]) for s in styles) or 1.0
+    masked = any(present(s["mask_image"]) for s in styles)
+    how = "each where its mask is white" if masked else "blended into one style target"
+    st.markdown(f"**{len(styles)} style image{'s' if len(styles) > 1 else ''}**, {how}:")
+    cols = st.columns(max(len(styles), 4))
+    for col, style in zip(cols, styles, strict=False):
+        with col:
+            data = _png(db, style["image_id"], thumb=True)
+            if data:
+                # A fixed width: with "content" a long caption would stretch a small thumbnail.
+                st.image(data, caption=style_caption(style, len(styles)), width=STYLE_THUMB_PX, output_format="PNG")
+            else:
+                st.caption(f"{style_caption(style, len(styles))} (image no longer stored)")
+            if len(styles) > 1 and not masked:
+                st.caption(f"{float(style['weight']) / total:.0%} of the blend")
+            if present(style["mask_image"]):
+                mask = _png(db, style["mask_image"], thumb=True)
+                name = f": {md_escape(str(style['mask_name']))}" if present(style.get("mask_name")) else ""
+                if mask:
+                    st.image(mask, caption=f"mask{name}", width=MASK_THUMB_PX, output_format="PNG")
 
 
 @st.dialog("Output", width="large")

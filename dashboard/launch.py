@@ -1,25 +1,38 @@
 """Turning launch-form values into validated configs and queueing them. No Streamlit
-here: the form lives in `launch_form`, the rules here; queueing and the background
-worker are `workbench.queue`'s, shared with the command line.
+here: the form lives in `launch_form`, the rules here; the background worker is
+`workbench.queue`'s, shared with the command line.
+
+A run has one or more style images (`StyleChoice`: the image and an optional region
+mask); their blend weights are the config's `style_blend_weights`. `queue_runs` reads
+every input first (uploads decoded, stored ones looked up) and resolves the blend weights
+against the styles and masks given (`engine.styles.resolve_styles`); then
+`workbench.queue.queue_runs`, the command line's path too, checks the run fits in memory
+(`engine.memory.check_fits`) and writes the uploaded images, the run row and its
+`run_styles` rows in one transaction per run. Bad input leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import socket
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from engine.backbones import BACKBONES, get_backbone
 from engine.config import FIELDS, TransferConfig, per_backbone_fields, validate
-from engine.errors import ConfigError, WeightsError
+from engine.errors import ConfigError, ImageError, MemoryBudgetError, WeightsError
 from engine.images import open_image
+from engine.memory import check_fits
+from engine.styles import mask_array, resolve_styles
 from engine.weights import KINDS, check_weights_path, is_random, keras_cache_path
 from store import images as store_images
 from store import runs as store_runs
@@ -38,6 +51,26 @@ class ImageInput:
 
     image_id: str | None = None
     data: bytes | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """One style image of a run and its optional region mask (a greyscale image: white
+    = this style here). Its blend weight is the config's `style_blend_weights` entry."""
+
+    image: ImageInput
+    mask: ImageInput | None = None
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An input read before anything is written: its store id, (height, width), and
+    the encoded image to insert (uploads; None for an image already stored)."""
+
+    image_id: str
+    shape: tuple[int, int]
+    blob: store_images.ImageBlob | None = None
     name: str | None = None
 
 
@@ -235,27 +268,118 @@ def display_name(name: str | None) -> str | None:
 def store_input(db: Any, image: ImageInput) -> str:
     """The store id of an input image, storing uploaded bytes first (decoded with the
     engine's pixel-limited loader; raises ImageError with a clear message)."""
+    loaded = load_input(db, image)
+    if loaded.blob is not None:
+        store_images.put_blob(db, loaded.blob, loaded.name)
+    return loaded.image_id
+
+
+def png_shape(data: bytes, name: str = "image") -> tuple[int, int]:
+    """(height, width) of an encoded image as the engine's loader turns it (upright:
+    EXIF orientations 5-8 swap the sides), read from its header only."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            turned = img.getexif().get(0x0112) in (5, 6, 7, 8)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name}: not a readable image ({exc.__class__.__name__})") from None
+    return (width, height) if turned else (height, width)
+
+
+def load_input(db: Any, image: ImageInput, what: str = "image") -> LoadedImage:
+    """Read an input without writing anything: an upload is decoded (ImageError if it
+    is not an image) and encoded for the store; a stored image must still be there."""
     if image.image_id is not None:
-        if not store_images.get_thumbs(db, [image.image_id]):
-            raise ConfigError(f"image {image.image_id[:12]}… is no longer in the store; pick or upload another")
-        return image.image_id
+        png = store_images.get_png(db, image.image_id)
+        if png is None:
+            raise ConfigError(f"{what} {image.image_id[:12]}… is no longer in the store; pick or upload another")
+        return LoadedImage(image.image_id, png_shape(png))
     if image.data is None:
-        raise ConfigError("no image given")
+        raise ConfigError(f"no {what} given")
     name = display_name(image.name) or "upload"
     rgb = np.asarray(open_image(image.data, name))
-    return store_images.put_image(db, rgb, name)
+    blob = store_images.make_blob(rgb)
+    return LoadedImage(blob.id, (int(rgb.shape[0]), int(rgb.shape[1])), blob, name)
 
 
-def queue_runs(db: Any, configs: list[TransferConfig], content: ImageInput, style: ImageInput) -> list[int]:
-    """Store both inputs and one queued run per (validated) config; returns the run ids."""
-    return queue.queue_runs(db, configs, store_input(db, content), store_input(db, style))
+def _load_mask(db: Any, mask: ImageInput, position: int) -> LoadedImage:
+    """A style's mask, read and checked as a mask (`engine.styles.mask_array`)."""
+    loaded = load_input(db, mask, f"mask of style {position}")
+    if loaded.blob is not None:
+        mask_array(store_images.decode_png(loaded.blob.png), loaded.name or "mask")
+    return loaded
+
+
+def equal_or_given(weights: Sequence[float]) -> tuple[float, ...] | None:
+    """The form's per-style blend weights as a config value: None (equal, resolved to
+    1/n each) when they are all the same and not zero, else as given (all zero or
+    negative ones are then refused by `resolve_styles`)."""
+    weights = tuple(float(w) for w in weights)
+    if weights and len(set(weights)) == 1 and weights[0] > 0:
+        return None
+    return weights
+
+
+def check_styles(cfg: TransferConfig, styles: int, masks: int) -> TransferConfig:
+    """`cfg` with its blend weights resolved for `styles` style images and `masks`
+    masks; `ConfigError` in one line (wrong counts, negative or all-zero weights)."""
+    return validate(resolve_styles(cfg, styles, masks))
+
+
+def memory_check(cfg: TransferConfig, shape: tuple[int, int]) -> tuple[str | None, str | None]:
+    """(estimate line, error line) of a run of `cfg` on a content image of `shape`:
+    the error (a `MemoryBudgetError`, naming a tile size that fits) when it would not
+    fit in this machine's memory now."""
+    try:
+        est = check_fits(cfg, shape)
+    except MemoryBudgetError as exc:
+        return None, str(exc).splitlines()[0]
+    return f"Memory: {est.describe()}", None
+
+
+def _as_choices(styles: ImageInput | StyleChoice | Sequence[ImageInput | StyleChoice]) -> list[StyleChoice]:
+    if isinstance(styles, ImageInput | StyleChoice):
+        styles = [styles]
+    return [s if isinstance(s, StyleChoice) else StyleChoice(s) for s in styles]
+
+
+def queue_runs(
+    db: Any,
+    configs: list[TransferConfig],
+    content: ImageInput,
+    styles: ImageInput | StyleChoice | Sequence[ImageInput | StyleChoice],
+) -> list[int]:
+    """One queued run per (validated) config on the content image and the style images
+    (in blend-weight order, each with its optional mask); returns the run ids. Every
+    input is read and every config resolved and checked (styles, masks, memory) before
+    anything is written."""
+    choices = _as_choices(styles)
+    if not choices:
+        raise ConfigError("a run needs at least one style image")
+    photo = load_input(db, content, "content image")
+    paintings = [load_input(db, c.image, f"style image {i}") for i, c in enumerate(choices, 1)]
+    masks = [_load_mask(db, c.mask, i) if c.mask else None for i, c in enumerate(choices, 1)]
+    resolved = [check_styles(c, len(paintings), sum(m is not None for m in masks)) for c in configs]
+    new = {x.image_id: (x.blob, x.name) for x in [photo, *paintings, *masks] if x is not None and x.blob}
+    mask_ids = [m.image_id for m in masks] if any(masks) else None
+    return queue.queue_runs(
+        db, resolved, photo.image_id, [p.image_id for p in paintings], mask_ids, images=list(new.values())
+    )
+
+
+def run_styles(db: Any, run_id: int) -> list[StyleChoice]:
+    """The style images (with masks) of a stored run, in order."""
+    rows = store_runs.get_styles(db, run_id)
+    masks = [ImageInput(image_id=s["mask_image"]) if s["mask_image"] else None for s in rows]
+    return [StyleChoice(ImageInput(image_id=s["image_id"]), m) for s, m in zip(rows, masks, strict=True)]
 
 
 def rerun(db: Any, run_id: int) -> int:
-    """Queue a new run with the same config and input images as run `run_id`."""
+    """Queue a new run with the same config, content image, style images, blend
+    weights and masks as run `run_id`."""
     row = store_runs.get_run(db, run_id)
     if row is None:
         raise ConfigError(f"run {run_id} does not exist")
     cfg = validate(TransferConfig.from_dict(row["config"]))
-    content, style = ImageInput(image_id=row["content_image"]), ImageInput(image_id=row["style_image"])
-    return queue_runs(db, [cfg], content, style)[0]
+    styles = run_styles(db, run_id) or [StyleChoice(ImageInput(image_id=row["style_image"]))]
+    return queue_runs(db, [cfg], ImageInput(image_id=row["content_image"]), styles)[0]

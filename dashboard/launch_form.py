@@ -7,6 +7,14 @@ Widget keys are `launch_<field name>` (e.g. `launch_backbone`, `launch_content_l
 `launch_weights_<backbone>` (a weights file per backbone), and the buttons `launch_run`
 ("Run") and `launch_run_both` ("Run on both backbones").
 
+Several style images: `launch_style_count` (how many), and per style image the picker
+of role `style` (the first), `style2`, `style3`, ... (`launch_style2_upload`,
+`launch_style2_pick`), its blend weight `launch_<role>_blend` (shown with two or more;
+equal weights store as equal, `None` resolved to 1/n) and its optional region mask
+`launch_<role>_mask_upload`. The config's `style_blend_weights` has no widget of its
+own: it is set from the per-style weights. Under the form: the memory estimate of the
+run (`engine.memory`), or the line saying it would not fit, with Run off.
+
 The form survives moving between pages: Streamlit drops a widget's state when a page
 without it runs, so every value is also kept in a plain session key (`SAVED`) and put
 back before the widgets are drawn; an uploaded image is kept (`launch_<role>_kept`) until
@@ -24,7 +32,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import launch
-from dashboard.common import db_path
+from dashboard.common import db_path, store_read
 from dashboard.text import md_escape
 from engine.backbones import BACKBONES, get_backbone, layer_names
 from engine.config import (
@@ -37,7 +45,7 @@ from engine.config import (
     parse_field,
     per_backbone_fields,
 )
-from engine.errors import ImageError
+from engine.errors import ConfigError, ImageError
 from engine.images import open_thumbnail
 from engine.weights import KINDS
 from store import images as store_images
@@ -53,12 +61,36 @@ WATCH_KEY = "launch_watch"  # session list of run ids the live view follows
 PREVIEW_SIDE = 160  # px, the longest side of an upload's preview
 SAVED = "launch_saved"  # {widget key: value}: the form's values, kept across pages
 FILLED = "launch_filled_from"  # the run id the form was filled from (its note)
-ROLES = ("content", "style")
+MAX_STYLES = 4  # style images one run blends
+STYLE_COUNT = "launch_style_count"
+KNOWN = "launch_known_styles"  # {image id: name}: style images of the run the form was filled from
+HIDDEN = ("style_blend_weights",)  # fields set from other widgets (the per-style weights)
+MASK_PREVIEW_PX = 60
 
 
 def key(name: str) -> str:
     """The widget key of config field `name`."""
     return f"launch_{name}"
+
+
+def style_role(i: int) -> str:
+    """The picker role of style image `i` (0-based): style, style2, style3, ..."""
+    return "style" if i == 0 else f"style{i + 1}"
+
+
+def style_weight_key(i: int) -> str:
+    """The widget key of style image `i`'s blend weight."""
+    return f"launch_{style_role(i)}_blend"
+
+
+def mask_role(i: int) -> str:
+    """The upload role of style image `i`'s mask."""
+    return f"{style_role(i)}_mask"
+
+
+def roles() -> list[str]:
+    """Every image picker role: the content image and each possible style image."""
+    return ["content", *(style_role(i) for i in range(MAX_STYLES))]
 
 
 @st.cache_resource(show_spinner="Reading the network's layer names…")
@@ -115,7 +147,8 @@ def form_keys() -> list[str]:
     file uploader cannot be set; those are kept as `kept_key`)."""
     keys = [key(name) for name in FIELDS]
     keys += [weights_key(b) for b in BACKBONES]
-    return keys + [f"launch_{role}_pick" for role in ROLES]
+    keys += [STYLE_COUNT, *(style_weight_key(i) for i in range(MAX_STYLES))]
+    return keys + [f"launch_{role}_pick" for role in roles()]
 
 
 def restore_state() -> None:
@@ -139,11 +172,15 @@ def init_state() -> None:
             st.session_state[key(f.name)] = _field_default(f, backbone)
     for name in BACKBONES:
         st.session_state.setdefault(weights_key(name), "")
+    st.session_state.setdefault(STYLE_COUNT, 1)
+    for i in range(MAX_STYLES):
+        st.session_state.setdefault(style_weight_key(i), 1.0)
 
 
 def fill_from_run(db: Any) -> None:
-    """`?from_run=ID`: fill every field, the weights and both images from run ID, once
-    (the parameter is consumed, so later edits stick)."""
+    """`?from_run=ID`: fill every field, the weights, the content image and every style
+    image with its blend weight and mask from run ID, once (the parameter is consumed,
+    so later edits stick)."""
     raw = st.query_params.get("from_run")
     if raw is None:
         return
@@ -159,10 +196,31 @@ def fill_from_run(db: Any) -> None:
     if config.weights not in KINDS:
         st.session_state[key("weights")] = "local file"
         st.session_state[weights_key(config.backbone)] = config.weights
-    for role in ROLES:
-        st.session_state.pop(kept_key(role), None)
-        st.session_state[f"launch_{role}_pick"] = run[f"{role}_image"]
+    st.session_state.pop(kept_key("content"), None)
+    st.session_state["launch_content_pick"] = run["content_image"]
+    fill_styles(db, run, config)
     st.session_state[FILLED] = int(run["id"])
+
+
+def fill_styles(db: Any, run: dict[str, Any], config: TransferConfig) -> None:
+    """The style images of `run` in the style pickers, their blend weights and masks
+    (a stored mask is kept like an upload until removed)."""
+    styles = store_runs.get_styles(db, int(run["id"]))[:MAX_STYLES] or [
+        {"image_id": run["style_image"], "weight": 1.0, "mask_image": None, "name": None}
+    ]
+    weights = list(config.style_blend_weights or [s["weight"] for s in styles])
+    st.session_state[STYLE_COUNT] = len(styles)
+    st.session_state[KNOWN] = {s["image_id"]: s.get("name") for s in styles}
+    for i in range(MAX_STYLES):
+        st.session_state.pop(kept_key(style_role(i)), None)
+        st.session_state.pop(kept_key(mask_role(i)), None)
+        st.session_state[style_weight_key(i)] = 1.0
+    for i, s in enumerate(styles):
+        st.session_state[f"launch_{style_role(i)}_pick"] = s["image_id"]
+        st.session_state[style_weight_key(i)] = float(weights[i]) if i < len(weights) else 1.0
+        if s.get("mask_image"):
+            name = s.get("mask_name")
+            st.session_state[kept_key(mask_role(i))] = launch.ImageInput(image_id=s["mask_image"], name=name)
 
 
 def _defaults_now(backbone: str) -> dict[str, Any]:
@@ -276,7 +334,9 @@ def field_widget(f: dataclasses.Field, backbone: str) -> Any:
         low, high = int(limits.low), int(limits.high)
         return st.number_input(text, min_value=low, max_value=high, step=1, key=key(f.name), help=help_text)
     step = (limits.step if limits else None) or 0.001
-    return st.number_input(text, min_value=0.0, step=step, format="%g", key=key(f.name), help=help_text)
+    low = float(limits.low) if limits and not limits.strict else 0.0
+    high = float(limits.high) if limits and limits.high is not None else None
+    return st.number_input(text, min_value=low, max_value=high, step=step, format="%g", key=key(f.name), help=help_text)
 
 
 def collect(raw: dict[str, Any]) -> dict[str, Any]:
@@ -313,16 +373,33 @@ def _forget(role: str) -> None:
     st.session_state.pop(kept_key(role), None)
 
 
-def image_picker(db: Any, role: str) -> launch.ImageInput | None:
-    """Upload an image or pick one the store already has; an upload (this one or the
-    one kept from earlier in the session) wins."""
-    st.markdown(f"**{role.capitalize()} image**")
+def _uploader(role: str, text: str, help_text: str | None = None) -> Any:
+    """A file uploader for `role` (a new one, after another page, removed nothing)."""
     upload_key = f"launch_{role}_upload"
-    if upload_key not in st.session_state:  # a new uploader (after another page): it removed nothing
+    if upload_key not in st.session_state:
         st.session_state.pop(f"launch_{role}_upload_seen", None)
-    upload = st.file_uploader(f"Upload a {role} image", type=IMAGE_TYPES, key=upload_key)
+    return st.file_uploader(text, type=IMAGE_TYPES, key=upload_key, help=help_text)
+
+
+def stored_inputs(db: Any, kind: str) -> list[tuple[str, str | None]]:
+    """(id, name) of the stored images offered as `kind` (content or style) inputs:
+    those runs used, plus for styles the ones of the run the form was filled from."""
+    stored = list(store_read(store_images.list_input_images, db, kind))
+    if kind == "style":
+        seen = {i for i, _ in stored}
+        stored += [(i, n) for i, n in st.session_state.get(KNOWN, {}).items() if i not in seen]
+    return stored
+
+
+def image_picker(db: Any, role: str, title: str | None = None, kind: str | None = None) -> launch.ImageInput | None:
+    """Upload an image or pick one the store already has; an upload (this one or the
+    one kept from earlier in the session) wins. `kind`: content or style (default: the
+    role)."""
+    kind = kind or role
+    st.markdown(f"**{title or role.capitalize() + ' image'}**")
+    upload = _uploader(role, f"Upload a {kind} image")
     kept = _kept_upload(role, upload)
-    stored = store_images.list_input_images(db, role)
+    stored = stored_inputs(db, kind)
     pick = None
     if stored:
         names = dict(stored)
@@ -330,7 +407,7 @@ def image_picker(db: Any, role: str) -> launch.ImageInput | None:
         if st.session_state.get(pick_key) not in names:
             st.session_state.pop(pick_key, None)
         pick = st.selectbox(
-            f"…or a stored {role} image",
+            f"…or a stored {kind} image",
             list(names),
             format_func=lambda i: f"{names[i] or 'image'} · {i[:8]}",
             key=pick_key,
@@ -351,15 +428,119 @@ def image_picker(db: Any, role: str) -> launch.ImageInput | None:
             st.button(label, key=f"launch_{role}_forget", on_click=_forget, args=(role,))
         return kept
     if pick is None:
-        st.caption(f"No stored {role} images yet: upload one.")
+        st.caption(f"No stored {kind} images yet: upload one.")
         return None
     st.image(store_images.get_thumbs(db, [pick]).get(pick), width=120, output_format="PNG")
     return launch.ImageInput(image_id=pick)
 
 
-def _queue(db: Any, configs: list, content: launch.ImageInput, style: launch.ImageInput) -> str:
+def mask_picker(db: Any, i: int) -> launch.ImageInput | None:
+    """The optional region mask of style image `i`: an upload (or the stored mask of the
+    run the form was filled from), previewed small, kept until removed."""
+    role = mask_role(i)
+    upload = _uploader(
+        role,
+        f"Mask of style {i + 1} (optional)",
+        "A greyscale image at any size: this style applies where it is white. Give a mask for every style "
+        "image or for none.",
+    )
+    kept = _kept_upload(role, upload)
+    if kept is None:
+        return None
+    shown = launch.display_name(kept.name) or "mask"
+    try:
+        if kept.data is not None:
+            preview = upload_preview(kept.data, kept.name or "mask")
+        else:
+            preview = store_images.get_thumbs(db, [kept.image_id]).get(kept.image_id)
+    except ImageError as exc:
+        st.error(md_escape(one_line(exc)))
+        return kept  # queueing refuses it with the same line: nothing is queued
+    if preview is not None:
+        st.image(preview, caption=md_escape(f"mask: {shown}"), width=MASK_PREVIEW_PX)
+    if upload is None:
+        st.button("Remove this mask", key=f"launch_{role}_forget", on_click=_forget, args=(role,))
+    return kept
+
+
+def style_pickers(db: Any) -> list[tuple[launch.ImageInput | None, float, launch.ImageInput | None]]:
+    """The style images: how many, then for each its picker, its blend weight (two or
+    more) and its optional mask. Returns (image, weight, mask) per style image."""
+    count = int(
+        st.number_input(
+            "Style images",
+            min_value=1,
+            max_value=MAX_STYLES,
+            step=1,
+            key=STYLE_COUNT,
+            help="Two or more are blended: the style target is the weighted mean of each painting's "
+            "normalised Gram matrices (each painting at its own size).",
+        )
+    )
+    chosen = []
+    for i in range(count):
+        title = "Style image" if count == 1 else f"Style image {i + 1}"
+        image = image_picker(db, style_role(i), title=title, kind="style")
+        weight = 1.0
+        if count > 1:
+            weight = st.number_input(
+                f"Blend weight of style {i + 1}",
+                min_value=0.0,
+                step=0.1,
+                format="%g",
+                key=style_weight_key(i),
+                help="Relative: 1 and 1 blend evenly, as do 0.5 and 0.5; 0.7 and 0.3 favour the first.",
+            )
+        chosen.append((image, float(weight), mask_picker(db, i)))
+    return chosen
+
+
+def form_check(
+    raw: dict[str, Any], styles: list, content: launch.ImageInput | None
+) -> tuple[dict[str, Any] | None, str | None, str | None, str | None]:
+    """The form's values checked before any button: (values, error, memory estimate,
+    memory error). The error is a bad value, a weights file, or the styles' weights and
+    masks not matching; the memory lines need a content image."""
+    try:
+        values = collect(raw)
+        values["style_blend_weights"] = launch.equal_or_given([w for _, w, _ in styles])
+        cfg = launch.check_styles(launch.build_config(values), len(styles), sum(m is not None for *_, m in styles))
+    except USER_ERRORS as exc:
+        return None, one_line(exc), None, None
+    if content is None:
+        return values, None, None, None
+    try:
+        shape = content_shape(db_path(), content)
+    except USER_ERRORS as exc:
+        return values, one_line(exc), None, None
+    estimate, too_big = launch.memory_check(cfg, shape)
+    return values, None, estimate, too_big
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _stored_shape(db: str, image_id: str) -> tuple[int, int] | None:
+    png = store_images.get_png(db, image_id)
+    return None if png is None else launch.png_shape(png)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _upload_shape(data: bytes, name: str) -> tuple[int, int]:
+    return launch.png_shape(data, name)
+
+
+def content_shape(db: Any, content: launch.ImageInput) -> tuple[int, int]:
+    """(height, width) of the chosen content image, from its header (cached)."""
+    if content.data is not None:
+        return _upload_shape(content.data, content.name or "upload")
+    shape = _stored_shape(str(db), str(content.image_id))
+    if shape is None:
+        raise ConfigError(f"image {str(content.image_id)[:12]}… is no longer in the store; pick or upload another")
+    return shape
+
+
+def _queue(db: Any, configs: list, content: launch.ImageInput, styles: list[launch.StyleChoice]) -> str:
     """Queue the runs, follow them in the live view, start a worker; returns a message."""
-    ids = launch.queue_runs(db, configs, content, style)
+    ids = launch.queue_runs(db, configs, content, styles)
     watch = st.session_state.get(WATCH_KEY, [])
     st.session_state[WATCH_KEY] = [*ids, *(i for i in watch if i not in ids)][:10]
     st.session_state.pop(FILLED, None)
@@ -369,7 +550,8 @@ def _queue(db: Any, configs: list, content: launch.ImageInput, style: launch.Ima
 
 
 def render(db: Any) -> None:
-    """The whole launch form in the sidebar, its validation and its two buttons."""
+    """The whole launch form in the sidebar, its validation, the memory estimate and its
+    two buttons."""
     fill_from_run(db)
     init_state()
     with st.sidebar:
@@ -380,16 +562,22 @@ def render(db: Any) -> None:
                 icon=":material/edit:",
             )
         content = image_picker(db, "content")
-        style = image_picker(db, "style")
+        styles = style_pickers(db)
         st.divider()
         backbone = st.session_state[key("backbone")]
-        raw = {f.name: field_widget(f, backbone) for f in FIELDS.values() if f.metadata["group"] is None}
+        shown = [f for f in FIELDS.values() if f.name not in HIDDEN]
+        raw = {f.name: field_widget(f, backbone) for f in shown if f.metadata["group"] is None}
         for group, title in GROUPS.items():
             with st.expander(title):
-                fields = [f for f in FIELDS.values() if f.metadata["group"] == group]
-                raw.update({f.name: field_widget(f, backbone) for f in fields})
+                raw.update({f.name: field_widget(f, backbone) for f in shown if f.metadata["group"] == group})
         problems = weights_problems(backbone)
-        run_off = problems[backbone][0]
+        values, error, estimate, too_big = form_check(raw, styles, content)
+        if estimate:
+            st.caption(estimate, help="Peak memory of the run, estimated before it starts (`engine.memory`).")
+        if too_big:
+            st.error(too_big, icon=":material/memory:")
+            st.caption("Set **Max tile** under *Optimiser and speed* (the `--max-tile-px` above) or a smaller size.")
+        run_off = problems[backbone][0] or too_big
         both_off = next((e for e, _ in problems.values() if e), None)
         run = st.button(
             "Run",
@@ -397,7 +585,7 @@ def render(db: Any) -> None:
             type="primary",
             width="stretch",
             disabled=bool(run_off),
-            help="Fix the weights first (see above)." if run_off else None,
+            help="Fix the weights or the size first (see above)." if run_off else None,
         )
         both = st.button(
             "Run on both backbones",
@@ -408,19 +596,17 @@ def render(db: Any) -> None:
         )
         feedback = st.container()
     save_state()
-    try:
-        values = collect(raw)
-        files = weights_files()
-        configs = launch.both_backbone_configs(values, files) if both else [launch.build_config(values)]
-    except USER_ERRORS as exc:  # errors and notes name the user's files: shown as text
-        feedback.error(md_escape(one_line(exc)), icon=":material/block:")
+    if error or values is None:  # errors and notes name the user's files: shown as text
+        feedback.error(md_escape(error or "the form is incomplete"), icon=":material/block:")
         return
     if not (run or both):
         return
-    if content is None or style is None:
-        feedback.error("Choose or upload both a content and a style image first.", icon=":material/block:")
+    if content is None or any(image is None for image, _, _ in styles):
+        feedback.error("Choose or upload a content image and every style image first.", icon=":material/block:")
         return
+    choices = [launch.StyleChoice(image, mask) for image, _, mask in styles]
     try:
-        feedback.success(_queue(db, configs, content, style), icon=":material/check_circle:")
+        configs = launch.both_backbone_configs(values, weights_files()) if both else [launch.build_config(values)]
+        feedback.success(_queue(db, configs, content, choices), icon=":material/check_circle:")
     except USER_ERRORS as exc:
         feedback.error(md_escape(one_line(exc)), icon=":material/block:")

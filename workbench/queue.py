@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.config import TransferConfig, formulas
 from engine.errors import ConfigError
+from engine.memory import check_fits
 from engine.styles import blend_weights, mask_array, resolve_styles, style_shape
 from store import images as store_images
 from store import runs as store_runs
@@ -106,22 +107,33 @@ def queue_runs(
     content_image: str,
     style_image: str | Sequence[str],
     masks: Sequence[str] | None = None,
+    images: Sequence[tuple[store_images.ImageBlob, str | None]] = (),
 ) -> list[int]:
-    """One queued run per *validated* config on stored input images (ids): one style
-    image, or several in blend-weight order, with optionally one stored mask image each.
-    Each stored config gets explicit blend weights; the `run_styles` rows the sizes the
-    styles go to the network at. Returns the run ids."""
+    """One queued run per *validated* config on input images given by id: one style
+    image, or several in blend-weight order, with optionally one mask image each.
+    `images`: new images (blob, display name) among them, stored with each run in its
+    transaction. Every config is checked first (styles, masks and whether it fits in this
+    machine's memory: `engine.memory.check_fits`), so bad input writes nothing. Each
+    stored config gets its blend weights; the `run_styles` rows the sizes the styles go
+    to the network at. Returns the run ids."""
     style_ids = [style_image] if isinstance(style_image, str) else list(style_image)
     mask_ids = list(masks or [])
-    shapes = store_images.get_shapes(db, style_ids)
+    shapes = {blob.id: (blob.height, blob.width) for blob, _ in images}
+    shapes |= store_images.get_shapes(db, [i for i in [content_image, *style_ids] if i not in shapes])
     resolved = [resolve_styles(c, len(style_ids), len(mask_ids)) for c in configs]  # all checked first
+    for cfg in resolved:
+        if content_image in shapes:
+            check_fits(cfg, shapes[content_image])
     ids = []
     for cfg in resolved:
         rows = []
         for i, (sid, weight) in enumerate(zip(style_ids, blend_weights(cfg, len(style_ids)), strict=True)):
             h, w = style_shape(cfg, shapes[sid]) if sid in shapes else (None, None)
             rows.append(store_runs.StyleRow(sid, weight, mask_ids[i] if mask_ids else None, h, w))
-        ids.append(store_runs.create_run(db, cfg.to_dict(), content_image, style_ids[0], formulas(cfg), styles=rows))
+        run = store_runs.create_run(
+            db, cfg.to_dict(), content_image, style_ids[0], formulas(cfg), images=images, styles=rows
+        )
+        ids.append(run)
     log.info("queued runs %s", ids)
     return ids
 

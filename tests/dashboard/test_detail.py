@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest, local_script_runner
 
-from dashboard import detail
+from dashboard import detail, launch
 from store import images as store_images
 from store import metrics as store_metrics
 from store import runs as store_runs
@@ -77,7 +77,8 @@ def test_output_is_drawn_at_its_own_pixel_size_as_png(populated, sent):
     assert output.width_config.WhichOneof("width_spec") == "pixel_width"
     assert output.width_config.pixel_width == width
     assert output.imgs.imgs[0].url.endswith(".png")  # lossless, not re-encoded as JPEG
-    thumbs = [images["content"], images["style"]]
+    style = next(c for c in images if c.startswith("style"))  # "style · 32 × 32 px to the network"
+    thumbs = [images["content"], images[style]]
     assert all(t.width_config.WhichOneof("width_spec") != "use_stretch" for t in thumbs)
     at.button(key="detail_output_large").click().run()  # the larger view opens in a dialog
     assert_clean(at)
@@ -276,3 +277,69 @@ def test_compare_with_defaults_to_the_other_backbone_on_the_same_images(populate
     assert not at.exception
     assert at.title[0].value == "Compare runs"
     assert at.multiselect(key="compare_runs").value == [1, 2]
+
+
+# --- issue 14: several style images with weights, masks and network sizes ------------------------
+
+
+def _upload(path) -> launch.ImageInput:
+    return launch.ImageInput(data=path.read_bytes(), name=path.name)
+
+
+def test_every_style_is_shown_in_order_with_its_weight_mask_and_network_size(db, image_files, tmp_path):
+    from PIL import Image
+
+    from engine.styles import style_shape
+    from tests.conftest import synthetic_image
+
+    content, style = image_files
+    second = tmp_path / "second <b>.png"  # a name with Markdown in it
+    Image.fromarray(synthetic_image(40, 56, seed=5)).save(second)
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:, :8] = 255
+    Image.fromarray(mask).save(tmp_path / "left.png")
+    Image.fromarray(255 - mask).save(tmp_path / "right.png")
+    cfg = launch.build_config(
+        {"size": 32, "iterations": 3, "weights": "none", "style_blend_weights": (0.25, 0.75), "style_scale": 2.0}
+    )
+    styles = [
+        launch.StyleChoice(_upload(style), _upload(tmp_path / "left.png")),
+        launch.StyleChoice(_upload(second), _upload(tmp_path / "right.png")),
+    ]
+    (run_id,) = launch.queue_runs(db, [cfg], _upload(content), styles)
+    at = open_detail(run_id)
+    assert_clean(at)
+    shown = [c for img in at.image for c in img.captions]
+    captions = [c.replace("\\", "") for c in shown]  # as a reader sees them
+    (h1, w1), (h2, w2) = style_shape(cfg, (40, 40)), style_shape(cfg, (40, 56))
+    assert (h1, w1) == (64, 64)  # style scale 2 at 32 px
+    first = f"style 1 of 2 · style.png · weight 0.25 · {w1} × {h1} px to the network"
+    assert captions[:2] == ["content", first]
+    assert captions[2].startswith("mask") and "left.png" in captions[2]
+    assert captions[3] == f"style 2 of 2 · second <b>.png · weight 0.75 · {w2} × {h2} px to the network"
+    assert "\\<b\\>" in shown[3]  # the name is text, not Markdown
+    assert "right.png" in captions[4]
+    assert "2 style images" in texts(at.markdown) and "each where its mask is white" in texts(at.markdown)
+    config = at.json[0].value
+    assert '"style_blend_weights"' in config and '"style_scale": 2.0' in config and '"max_tile_px": 0' in config
+
+
+def test_a_blend_without_masks_says_each_style_s_share(db, image_files, tmp_path):
+    content, style = image_files
+    cfg = launch.build_config({"size": 32, "iterations": 3, "weights": "none", "style_blend_weights": (3.0, 1.0)})
+    styles = [launch.StyleChoice(_upload(style)), launch.StyleChoice(_upload(content))]
+    (run_id,) = launch.queue_runs(db, [cfg], _upload(content), styles)
+    at = open_detail(run_id)
+    assert_clean(at)
+    assert "blended into one style target" in texts(at.markdown)
+    assert {"75% of the blend", "25% of the blend"} <= {str(c.value) for c in at.caption}
+
+
+def test_a_run_from_before_several_styles_looks_as_before(populated):
+    run = store_runs.get_run(populated, 1)
+    old = store_runs.create_run(populated, run["config"], run["content_image"], run["style_image"], "gatys")
+    at = open_detail(old)  # one run_styles row, weight 1, no mask, no size: as a migrated run reads
+    assert_clean(at)
+    captions = [c for img in at.image for c in img.captions]
+    assert captions[:2] == ["content", "style"]
+    assert "style image" not in texts(at.markdown) and "of the blend" not in texts(at.caption)

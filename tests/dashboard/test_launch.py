@@ -12,7 +12,7 @@ from PIL import Image, ImageFile
 from dashboard import launch, launch_form
 from engine.backbones import BACKBONES
 from engine.config import FIELDS
-from engine.errors import ConfigError, ImageError, UnknownLayerError, UserError, WeightsError
+from engine.errors import ConfigError, ImageError, MemoryBudgetError, UnknownLayerError, UserError, WeightsError
 from store import images as store_images
 from store import runs as store_runs
 from tests.dashboard.conftest import page
@@ -306,3 +306,209 @@ def test_edit_and_rerun_restores_a_local_weights_file(populated, tmp_path):
     assert at.radio(key="launch_weights").value == "local file"
     assert at.text_input(key="launch_weights_resnet50").value == path
     assert at.text_input(key="launch_weights_vgg16").value == ""
+
+
+# --- several style images, blend weights, masks, memory (issue 14) ---------------------------
+
+
+def _png_file(path, rgb):
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+@pytest.fixture()
+def more_images(tmp_path):
+    """A second painting (40 x 56 px) and two masks (left and right halves, 20 x 20 px)."""
+    import numpy as np
+
+    from tests.conftest import synthetic_image
+
+    left = np.zeros((20, 20), np.uint8)
+    left[:, :10] = 255
+    return {
+        "style2": _png_file(tmp_path / "second.png", synthetic_image(40, 56, seed=5)),
+        "mask1": _png_file(tmp_path / "left.png", left),
+        "mask2": _png_file(tmp_path / "right.png", 255 - left),
+    }
+
+
+def _blob_id(path) -> str:
+    """The store id the image at `path` gets (its decoded pixels' PNG hash)."""
+    import numpy as np
+
+    from engine.images import open_image
+
+    return store_images.make_blob(np.asarray(open_image(path.read_bytes(), path.name))).id
+
+
+def _two_styles(at, image_files, more_images, weights=(0.7, 0.3)):
+    """Fill the form: content and two style uploads, their blend weights, tiny settings."""
+    content, style = image_files
+    _upload(at, "content", content, "photo.png")
+    _upload(at, "style", style, "first.png")
+    at.number_input(key="launch_style_count").set_value(2).run()
+    _upload(at, "style2", more_images["style2"], "second.png")
+    at.number_input(key="launch_style_blend").set_value(weights[0])
+    at.number_input(key="launch_style2_blend").set_value(weights[1])
+    at.number_input(key="launch_size").set_value(32)
+    at.number_input(key="launch_iterations").set_value(3)
+    at.radio(key="launch_weights").set_value("none")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_two_styles_are_queued_with_their_blend_weights_and_network_sizes(db, image_files, more_images):
+    from engine.styles import style_shape
+
+    at = page("launch.py").run()
+    boxes = [w.key for w in at.text_input]
+    assert "launch_style_blend_weights" not in boxes  # no free-text box: set from the weights
+    _two_styles(at, image_files, more_images)
+    assert not at.sidebar.error, [e.value for e in at.sidebar.error]
+    at.button(key="launch_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = store_runs.get_run(db, 1)
+    assert run["config"]["style_blend_weights"] == pytest.approx([0.7, 0.3])
+    cfg = launch.build_config(run["config"])
+    styles = store_runs.get_styles(db, 1)
+    first, second = _blob_id(image_files[1]), _blob_id(more_images["style2"])
+    assert [s["image_id"] for s in styles] == [first, second] and run["style_image"] == first
+    assert [s["weight"] for s in styles] == pytest.approx([0.7, 0.3])
+    assert [s["mask_image"] for s in styles] == [None, None]
+    assert [(s["height"], s["width"]) for s in styles] == [style_shape(cfg, (40, 40)), style_shape(cfg, (40, 56))]
+    assert [s["name"] for s in styles] == ["first.png", "second.png"]
+
+
+def test_equal_blend_weights_store_as_equal_and_all_zero_is_refused(db, image_files, more_images):
+    at = page("launch.py").run()
+    _two_styles(at, image_files, more_images, weights=(2.0, 2.0))
+    at.button(key="launch_run").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert store_runs.get_run(db, 1)["config"]["style_blend_weights"] == pytest.approx([0.5, 0.5])
+    at.number_input(key="launch_style_blend").set_value(0.0)
+    at.number_input(key="launch_style2_blend").set_value(0.0).run()
+    assert "style blend weights are all zero" in _sidebar_text(at)
+    at.button(key="launch_run").click().run()
+    assert len(store_runs.list_runs(db)) == 1  # nothing more queued
+
+
+def test_a_mask_for_one_of_two_styles_is_one_line_and_queues_nothing(db, image_files, more_images):
+    at = page("launch.py").run()
+    _two_styles(at, image_files, more_images)
+    _upload(at, "style_mask", more_images["mask1"], "left.png")
+    at.run()
+    assert not at.exception
+    assert any("mask: left.png" in c for c in _captions(at))  # the small preview
+    (error,) = [str(e.value).replace("\\", "") for e in at.sidebar.error]
+    assert "1 style mask(s) given for 2 style image(s): give one per style, or none" in error
+    assert "\n" not in error
+    at.button(key="launch_run").click().run()
+    assert not at.exception
+    assert store_runs.list_runs(db).empty
+    ids = [_blob_id(p) for p in (*image_files, *more_images.values())]
+    assert store_images.get_thumbs(db, ids) == {}  # no image stored either
+    # a mask for each style: queued, masks stored with the run in order
+    _upload(at, "style2_mask", more_images["mask2"], "right.png")
+    at.run()
+    assert not at.sidebar.error, [e.value for e in at.sidebar.error]
+    at.button(key="launch_run").click().run()
+    styles = store_runs.get_styles(db, 1)
+    assert [s["mask_image"] for s in styles] == [_blob_id(more_images["mask1"]), _blob_id(more_images["mask2"])]
+    assert [s["mask_name"] for s in styles] == ["left.png", "right.png"]
+
+
+def test_a_mask_that_is_not_an_image_queues_nothing(db, image_files):
+    content, style = image_files
+    with pytest.raises(ImageError, match="not a readable image") as info:
+        launch.queue_runs(
+            db,
+            [launch.build_config(TINY)],
+            launch.ImageInput(data=content.read_bytes(), name="photo.jpg"),
+            [launch.StyleChoice(launch.ImageInput(data=style.read_bytes()), launch.ImageInput(data=b"junk"))],
+        )
+    assert "\n" not in str(info.value)
+    assert store_runs.list_runs(db).empty and store_images.get_thumbs(db, [_blob_id(content)]) == {}
+
+
+def test_the_memory_estimate_shows_and_a_run_too_big_is_off(db, image_files, monkeypatch):
+    from engine import memory
+    from engine.memory import estimate
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 * memory.GIB)  # a machine with 8 GiB free
+    content, _ = image_files
+    at = page("launch.py").run()
+    assert not any("GiB peak" in str(c.value) for c in at.sidebar.caption)  # no content image yet
+    _upload(at, "content", content, "photo.png")
+    at.number_input(key="launch_size").set_value(64).run()
+    cfg = launch.build_config({"size": 64})
+    expected = estimate(cfg, (48, 64)).describe()
+    assert f"Memory: {expected}" in [str(c.value) for c in at.sidebar.caption]
+    assert not at.button(key="launch_run").disabled
+    at.number_input(key="launch_size").set_value(4096).run()  # tens of GiB untiled
+    text = _sidebar_text(at)
+    with pytest.raises(MemoryBudgetError) as refused:
+        memory.check_fits(launch.build_config({"size": 4096}), (48, 64), available=8 * memory.GIB)
+    assert str(refused.value) in text and "try --max-tile-px" in text
+    assert at.button(key="launch_run").disabled
+    at.number_input(key="launch_max_tile_px").set_value(256).run()
+    assert not at.button(key="launch_run").disabled
+    tiled = estimate(launch.build_config({"size": 4096, "max_tile_px": 256}), (48, 64))
+    assert tiled.tiles > 1 and f"Memory: {tiled.describe()}" in [str(c.value) for c in at.sidebar.caption]
+
+
+def test_two_styles_and_a_mask_survive_moving_to_another_page(db, image_files, more_images):
+    at = page("launch.py").run()
+    _two_styles(at, image_files, more_images)
+    _upload(at, "style2_mask", more_images["mask2"], "right.png")
+    at.run()
+    at.switch_page("gallery.py").run()
+    uploads = {k for k in at.session_state._state.filtered_state if k.endswith("_upload")}
+    widgets = {*launch_form.form_keys(), *uploads, "launch_run"}
+    kept = {k: v for k, v in at.session_state._state.filtered_state.items() if k not in widgets}
+    back = page("launch.py")
+    for name, value in kept.items():
+        back.session_state[name] = value
+    back.run()
+    assert not back.exception
+    assert back.number_input(key="launch_style_count").value == 2
+    assert (back.number_input(key="launch_style_blend").value, back.number_input(key="launch_style2_blend").value) == (
+        0.7,
+        0.3,
+    )
+    captions = _captions(back)
+    assert "first.png (uploaded earlier)" in captions and "second.png (uploaded earlier)" in captions
+    assert "mask: right.png" in captions
+
+
+def test_edit_and_rerun_restores_every_style_weight_and_mask(db, image_files, more_images):
+    content, style = image_files
+
+    def upload(path):
+        return launch.ImageInput(data=path.read_bytes(), name=path.name)
+
+    cfg = launch.build_config({**TINY, "style_blend_weights": (0.25, 0.75), "preserve_colors": "luminance"})
+    styles = [
+        launch.StyleChoice(upload(style), upload(more_images["mask1"])),
+        launch.StyleChoice(upload(more_images["style2"]), upload(more_images["mask2"])),
+    ]
+    (source,) = launch.queue_runs(db, [cfg], upload(content), styles)
+    at = page("launch.py")
+    at.query_params["from_run"] = str(source)
+    at.run()
+    assert not at.exception and "Form filled from run #1" in _sidebar_text(at)
+    assert at.number_input(key="launch_style_count").value == 2
+    assert at.selectbox(key="launch_style_pick").value == _blob_id(style)
+    assert at.selectbox(key="launch_style2_pick").value == _blob_id(more_images["style2"])
+    assert (at.number_input(key="launch_style_blend").value, at.number_input(key="launch_style2_blend").value) == (
+        0.25,
+        0.75,
+    )
+    assert at.selectbox(key="launch_preserve_colors").value == "luminance"
+    assert {"mask: left.png", "mask: right.png"} <= set(_captions(at))
+    at.button(key="launch_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    old, new = store_runs.get_styles(db, source), store_runs.get_styles(db, 2)
+    assert new == old and len(new) == 2
+    assert store_runs.get_run(db, 2)["config"] == store_runs.get_run(db, source)["config"]
+    # Run detail's "Re-run with these settings" keeps them too
+    assert store_runs.get_styles(db, launch.rerun(db, source)) == old

@@ -1,6 +1,9 @@
 """One end-to-end test in a real browser: start the dashboard, launch a tiny run from the
-sidebar, watch it finish, find it in the Gallery and open its detail page, pick it and a
-second run (made by the CLI) in the Gallery, compare them and download the contact sheet.
+sidebar, watch it finish, launch a second one blending two style images with weights and
+keeping the photo's colours (luminance), watch it finish and see both styles with their
+weights in its Run detail, find the first run in the Gallery and open its detail page,
+pick it and a third run (made by the CLI) in the Gallery, compare them and download the
+contact sheet.
 Console errors and warnings of the app's own making fail the test (issue 11 #15).
 
 Uses Debian's Chromium through Playwright (no browser download). Skipped where Chromium
@@ -155,21 +158,71 @@ def _cli_run(db: Path, content: Path, style: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_launch_watch_browse_open(dashboard, image_files, db):
+def test_launch_watch_browse_open(dashboard, image_files, db, tmp_path):
     sync_playwright = _require_browser()
     content, style = image_files
+    from PIL import Image
+
+    from tests.conftest import synthetic_image
+
+    second = tmp_path / "second_style.png"
+    Image.fromarray(synthetic_image(40, 56, seed=5)).save(second)
     # The CLI run goes first and alone: a worker started by the dashboard would claim its
     # queued row. It runs while the browser opens Launch.
     cli = _cli_run(db, content, style)
     try:
-        _browse(sync_playwright, dashboard, db, content, style, cli)
+        _browse(sync_playwright, dashboard, db, content, style, cli, second)
     finally:
         if cli.poll() is None:
             cli.kill()
             cli.wait()
 
 
-def _browse(sync_playwright, dashboard: str, db: Path, content: Path, style: Path, cli: subprocess.Popen) -> None:
+def _select(page, key: str, option: str) -> None:
+    """Choose `option` in the selectbox of widget `key`."""
+    box = page.locator(f".st-key-{key} [role=combobox]")  # Streamlit 1.67: a react-aria ComboBox
+    page.locator(f".st-key-{key} button[aria-haspopup=listbox]").click()  # its "Open" button opens the list
+    options = page.locator("[role=listbox] [role=option]")
+    options.first.wait_for()
+    options.filter(has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
+    for _ in range(40):
+        if box.input_value().strip() == option:
+            break
+        page.wait_for_timeout(250)
+    assert box.input_value().strip() == option, f"{key} shows {box.input_value()!r}, not {option!r}"
+    page.wait_for_timeout(300)
+
+
+def _blend(page, dashboard: str, db: Path, second: Path) -> int:
+    """Launch a run blending two style images 0.7 / 0.3 with the photo's colours kept
+    (luminance), watch it finish, and see both styles with their weights in Run detail;
+    returns its id. The form still holds the first run's images and settings."""
+    _fill(page, "launch_style_count", "2")
+    page.locator(".st-key-launch_style2_upload input[type=file]").set_input_files(str(second))
+    page.locator(".st-key-launch_style2_upload").get_by_text(second.name).wait_for()
+    _fill(page, "launch_style_blend", "0.7")
+    _fill(page, "launch_style2_blend", "0.3")
+    _fill(page, "launch_iterations", "6")
+    _select(page, "launch_preserve_colors", "luminance")
+    _click_until(page, ".st-key-launch_run button", re.compile(r"Queued run #\d+"))
+    runs = store_runs.list_runs(db)
+    blend = int(runs.loc[runs["iterations"] == 6, "id"].iloc[0])
+    page.get_by_text(f"Open run #{blend} in Run detail").wait_for(timeout=180_000)
+    _no_exception(page)
+
+    page.goto(f"{dashboard}/run?run={blend}")
+    page.get_by_text("finished").first.wait_for()
+    page.get_by_text("2 style images", exact=False).first.wait_for()
+    for text in ("style 1 of 2", "weight 0.7", "style 2 of 2", "weight 0.3", "70% of the blend", "30% of the blend"):
+        page.get_by_text(text, exact=False).first.wait_for()
+    _no_exception(page)
+    _shot(page, "run_detail_blend")
+    return blend
+
+
+def _browse(
+    sync_playwright, dashboard: str, db: Path, content: Path, style: Path, cli: subprocess.Popen, second: Path
+) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
@@ -198,6 +251,7 @@ def _browse(sync_playwright, dashboard: str, db: Path, content: Path, style: Pat
         page.get_by_text(f"Open run #{run_id} in Run detail").wait_for(timeout=180_000)
         _no_exception(page)
         _shot(page, "launch")
+        blend = _blend(page, dashboard, db, second)
 
         page.goto(f"{dashboard}/gallery")
         page.get_by_text("Open run detail").first.wait_for()
@@ -239,6 +293,12 @@ def _browse(sync_playwright, dashboard: str, db: Path, content: Path, style: Pat
 
     run = store_runs.get_run(db, run_id)
     assert run["status"] == "finished" and run["steps_done"] == 15 and run["size"] == 32
+    mixed = store_runs.get_run(db, blend)
+    assert mixed["status"] == "finished" and mixed["steps_done"] == 6 and mixed["preserve_colors"] == "luminance"
+    assert mixed["style_blend_weights"] == pytest.approx([0.7, 0.3])
+    styles = store_runs.get_styles(db, blend)
+    assert [s["weight"] for s in styles] == pytest.approx([0.7, 0.3])
+    assert [s["name"] for s in styles] == [style.name, second.name]
     assert not console.problems, "console errors and warnings:\n" + "\n".join(console.problems)
 
 
