@@ -69,16 +69,21 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     return tf.einsum("bhwc,bhwd->bcd", features, features) / _positions(features)
 
 
-def masked_gram(features: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(G over the mask's region, the share of positions it covers): G = sum_p m_p f_p f_p^T
-    / sum_p m_p with the mask (H, W, 0-1, any resolution) resized to the feature map by
-    area averaging. Normalised by the mask's area, as Gatys et al. 2017 (sec. 4) do, so a
-    region's Gram is comparable to a whole painting's; zero for an empty mask."""
+def masked_sums(features: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(sum_p m_p f_p f_p^T, sum_p m_p): a Gram matrix's sums over a mask's region, the
+    mask (H, W, 0-1, any resolution) resized to the feature map by area averaging."""
     size = tf.shape(features)[1:3]
     m = tf.image.resize(tf.cast(mask, features.dtype)[None, :, :, None], size, method="area")
-    area = tf.reduce_sum(m)
-    gram = tf.einsum("bhwc,bhwd->bcd", features * m, features) / (area + EPS)
-    return gram, area / _positions(features)
+    return tf.einsum("bhwc,bhwd->bcd", features * m, features), tf.reduce_sum(m)
+
+
+def masked_gram(features: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(G over the mask's region, the share of positions it covers): G = sum_p m_p f_p f_p^T
+    / sum_p m_p (`masked_sums`). Normalised by the mask's area, as Gatys et al. 2017
+    (sec. 4) do, so a region's Gram is comparable to a whole painting's; zero for an empty
+    mask."""
+    sums, area = masked_sums(features, mask)
+    return sums / (area + EPS), area / _positions(features)
 
 
 def relative_error(x: tf.Tensor, target: tf.Tensor) -> tf.Tensor:

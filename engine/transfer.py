@@ -33,7 +33,7 @@ from engine.losses import (
 )
 from engine.optimizers import LBFGS, OPTIMIZERS, Adam
 from engine.styles import blend_weights, mask_array, prepare_style, resolve_styles
-from engine.tiling import feather, overlap_for, ownership, paste, tile_grid
+from engine.tiling import ownership, tile_grid
 from engine.weights import load_backbone
 
 
@@ -370,9 +370,9 @@ class _Stage:
     best: BestImage | None
 
 
-def _build_stage(cfg, backbone, extractor, size, inputs: _Inputs, previous) -> _Stage | _TiledStage:
+def _build_stage(cfg, backbone, extractor, size, inputs: _Inputs, previous):
     """Prepare the scale `size`, starting from the `previous` (coarser) scale's result if
-    any; a scale above `cfg.max_tile_px` is optimised in tiles (`_TiledStage`)."""
+    any; a scale above `cfg.max_tile_px` is optimised in tiles (`engine.tiled.TiledStage`)."""
     scaled = dataclasses.replace(cfg, size=size)
     content = backbone.preprocess(resize_longest(inputs.content, size, backbone.min_size))[None]
     bounds = pixel_bounds(backbone)
@@ -382,7 +382,9 @@ def _build_stage(cfg, backbone, extractor, size, inputs: _Inputs, previous) -> _
         start = carry_up(previous.image.numpy(), previous.content, content, bounds)
     targets = style_targets(extractor, cfg, inputs.styles, size)
     if cfg.max_tile_px and size > cfg.max_tile_px:
-        return _TiledStage(cfg, extractor, size, content, start, targets, inputs.masks, bounds)
+        from engine.tiled import TiledStage  # it builds on this module's losses and steps
+
+        return TiledStage(cfg, extractor, size, content, start, targets, inputs.masks, bounds)
     image = tf.Variable(start, dtype=tf.float32)
     masks = None if inputs.masks is None else [tf.constant(m) for m in inputs.masks]
     loss_fn = loss_from_targets(extractor, cfg, extractor(tf.constant(content))[0], targets, masks)
@@ -390,80 +392,6 @@ def _build_stage(cfg, backbone, extractor, size, inputs: _Inputs, previous) -> _
     optimizer = OPTIMIZERS[cfg.optimizer].build(best.watch(loss_fn), image, cfg.learning_rate, bounds)
     run = make_steps_fn(optimizer, cfg.jit_compile, cfg.steps_per_call)
     return _Stage(size, content, image, loss_fn, run, best)
-
-
-def _resized_masks(masks: list[np.ndarray] | None, shape: tuple[int, int]) -> list[np.ndarray] | None:
-    """Masks resized (area-averaged) to an image of `shape`, so tiles can be cut from them."""
-    if masks is None:
-        return None
-    return [tf.image.resize(m[None, :, :, None], shape, method="area").numpy()[0, :, :, 0] for m in masks]
-
-
-class _TiledStage:
-    """A scale optimised in overlapping tiles of one shape (`engine.tiling`), so memory
-    is bounded by a tile, not the image (issue 14's large outputs).
-
-    One image variable of the tile's shape, one Adam and one compiled step serve every
-    tile: a tile's pixels, content target, mask crops and Adam state are swapped in, `n`
-    steps run, and its pixels are blended back into the whole image (the canvas) with
-    feathered weights. Tiles take turns every chunk of steps, so a tile always starts
-    from the canvas, where its neighbours' latest work already is: the overlaps agree
-    instead of being averaged once at the end. Style targets come from the whole painting;
-    a step's losses are the mean of the tiles' (same shape, same weight)."""
-
-    best = None  # `keep_best` is refused with tiling (`engine.config._check_tiles`)
-
-    def __init__(self, cfg, extractor, size, content, start, targets: StyleTargets, masks, bounds) -> None:
-        self.size, self.content = size, content
-        height, width = content.shape[1:3]
-        self.tiles = tile_grid(height, width, cfg.max_tile_px)
-        self.blend = [feather(t, height, width, overlap_for(cfg.max_tile_px)) for t in self.tiles]
-        self.canvas = np.array(start[0], np.float32)
-        self._content = [extractor(tf.constant(self._crop(content, k)))[0].numpy() for k in range(len(self.tiles))]
-        full = _resized_masks(masks, (height, width))
-        self._masks = None if full is None else [[m[t.slices] for m in full] for t in self.tiles]
-        self._image = tf.Variable(self._crop(start, 0))
-        self._content_var = tf.Variable(self._content[0], trainable=False)
-        self._mask_vars = None if full is None else [tf.Variable(m, trainable=False) for m in self._masks[0]]
-        self.tile_loss = loss_from_targets(extractor, cfg, self._content_var, targets, self._mask_vars)
-        self._optimizer = Adam(self.tile_loss, self._image, cfg.learning_rate, bounds)
-        self._states = [self._optimizer.get_state()] * len(self.tiles)  # replaced per tile, never mutated
-        self._steps = make_steps_fn(self._optimizer, cfg.jit_compile, cfg.steps_per_call)
-
-    def _crop(self, image: np.ndarray, k: int) -> np.ndarray:
-        t = self.tiles[k]
-        return image[:, t.y0 : t.y1, t.x0 : t.x1]
-
-    @property
-    def image(self) -> tf.Tensor:
-        """The whole image (1, H, W, 3), preprocessed, as the tiles left it."""
-        return tf.constant(self.canvas[None])
-
-    def _load_targets(self, k: int) -> None:
-        self._content_var.assign(self._content[k])
-        for variable, mask in zip(self._mask_vars or (), self._masks[k] if self._masks else (), strict=True):
-            variable.assign(mask)
-
-    def run(self, n: int) -> np.ndarray:
-        """`n` steps on every tile in turn; (n, len(LOSS_NAMES)) mean losses."""
-        rows = []
-        for k, tile in enumerate(self.tiles):
-            self._load_targets(k)
-            self._image.assign(self._crop(self.canvas[None], k))
-            self._optimizer.set_state(self._states[k])
-            rows.append(self._steps(n))
-            self._states[k] = self._optimizer.get_state()
-            paste(self.canvas, tile, self._image.numpy()[0], self.blend[k])
-        return np.mean(rows, axis=0)
-
-    def loss_fn(self, image: tf.Tensor) -> dict[str, float]:
-        """The named losses of a whole image, tile by tile (their mean)."""
-        pixels = np.asarray(image)
-        rows = []
-        for k in range(len(self.tiles)):
-            self._load_targets(k)
-            rows.append(stack_losses(self.tile_loss(tf.constant(self._crop(pixels, k)))).numpy())
-        return unstack_losses(np.mean(rows, axis=0))
 
 
 def _inputs(cfg: TransferConfig, content_rgb: np.ndarray, style_rgb, masks) -> tuple[TransferConfig, _Inputs]:

@@ -10,16 +10,9 @@ import tensorflow as tf
 from engine.backbones import get_backbone
 from engine.config import TransferConfig, validate
 from engine.errors import ConfigError
+from engine.tiled import TiledStage
 from engine.tiling import Tile, feather, overlap_for, paste, seam_ratio, tile_grid
-from engine.transfer import (
-    FeatureExtractor,
-    _build_stage,
-    _Inputs,
-    _TiledStage,
-    pixel_bounds,
-    run_transfer,
-    style_targets,
-)
+from engine.transfer import FeatureExtractor, _build_stage, _Inputs, pixel_bounds, run_transfer, style_targets
 
 
 def _cfg(**kw):
@@ -87,7 +80,7 @@ def test_a_tile_covering_the_image_matches_the_untiled_stage(content_rgb, style_
     start = untiled.image.numpy()
     targets = style_targets(extractor, cfg, [style_rgb], 48)
     tiled_cfg = dataclasses.replace(cfg, max_tile_px=48)
-    tiled = _TiledStage(tiled_cfg, extractor, 48, untiled.content, start, targets, None, pixel_bounds(backbone))
+    tiled = TiledStage(tiled_cfg, extractor, 48, untiled.content, start, targets, None, pixel_bounds(backbone))
     assert len(tiled.tiles) == 1
     a = np.concatenate([untiled.run(3), untiled.run(3)])
     b = np.concatenate([tiled.run(3), tiled.run(3)])
@@ -96,6 +89,30 @@ def test_a_tile_covering_the_image_matches_the_untiled_stage(content_rgb, style_
     assert tiled.loss_fn(tiled.image)["total"] == pytest.approx(
         float(untiled.loss_fn(untiled.image)["total"]), rel=1e-4
     )
+
+
+def test_tiles_are_scored_by_the_whole_images_style(random_model):
+    """The style term a tiled scale reports is the whole image's (the other tiles' sums
+    as context), not each tile against the painting: at 128 px in six 64 px tiles it is
+    within 10 % of the untiled value (measured 7.7 %, the tiles' inner edges), where
+    scoring each tile alone against the painting is 4.6x off."""
+    from engine.transfer import make_loss_fn
+    from tests.conftest import synthetic_image
+
+    cfg = _cfg(size=128)
+    backbone = get_backbone("vgg16")
+    extractor = FeatureExtractor.for_config(random_model("vgg16"), cfg)
+    photo, painting = synthetic_image(96, 128, 1), synthetic_image(40, 40, 2)
+    untiled = _build_stage(cfg, backbone, extractor, 128, _Inputs(photo, [painting], None), None)
+    start, targets = untiled.image.numpy(), style_targets(extractor, cfg, [painting], 128)
+    tiled_cfg = dataclasses.replace(cfg, max_tile_px=64)
+    tiled = TiledStage(tiled_cfg, extractor, 128, untiled.content, start, targets, None, pixel_bounds(backbone))
+    assert len(tiled.tiles) == 6
+    whole = float(untiled.loss_fn(untiled.image)["style"])
+    assert tiled.loss_fn(tiled.image)["style"] == pytest.approx(whole, rel=0.10)
+    crops = [(tiled._crop(untiled.content, k), tiled._crop(start, k)) for k in range(6)]
+    alone = np.mean([float(make_loss_fn(extractor, cfg, c, targets)(tf.constant(x))["style"]) for c, x in crops])
+    assert alone > 2 * whole
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
