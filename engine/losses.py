@@ -130,6 +130,17 @@ class LossConvention:
     layer_style: Callable[[tf.Tensor, tf.Tensor, int], tf.Tensor]
     tv: Callable[[tf.Tensor], tf.Tensor]
     mean_over_layers: bool  # style = weighted mean (True) or weighted sum of E_l
+    normalised: bool = False  # content / sum(P^2) and TV a mean on the 0-1 scale (True), or plain sums
+
+    def content_from_sums(self, error: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        """The content term from sum((F - P)^2) and sum(P^2): `content` in parts, so a
+        tiled scale can add the parts up over tiles (`engine.tiled`)."""
+        return error / (target + EPS) if self.normalised else error
+
+    def tv_from_sums(self, dy: tf.Tensor, dx: tf.Tensor, count_dy: float, count_dx: float) -> tf.Tensor:
+        """The TV term from the sums of squared vertical and horizontal neighbour
+        differences and how many there are: `tv` in parts (see `content_from_sums`)."""
+        return (dy / count_dy + dx / count_dx) / 255.0**2 if self.normalised else dy + dx
 
     def style(self, features: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor], weights: Sequence[float]):
         """L_style over the style layers (weighted sum or weighted mean of E_l)."""
@@ -179,6 +190,7 @@ CONVENTIONS: dict[str, LossConvention] = {
             portable_layer_style,
             portable_tv,
             mean_over_layers=True,
+            normalised=True,
         ),
         LossConvention(
             "gatys",

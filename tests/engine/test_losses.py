@@ -99,3 +99,19 @@ def test_layer_shares_add_up_to_one():
     assert layer_shares([1.0, 3.0], [1.0, 1.0]) == pytest.approx([0.25, 0.75])
     assert layer_shares([1.0, 3.0], [3.0, 1.0]) == pytest.approx([0.5, 0.5])
     assert layer_shares([0.0, 0.0], [1.0, 1.0]) == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("name", ["portable", "gatys"])
+def test_content_and_tv_from_sums_are_the_terms_in_parts(name):
+    """A tiled scale adds the terms up from per-tile sums (engine.tiled): the parts must
+    give back exactly the convention's own content and TV terms."""
+    convention = CONVENTIONS[name]
+    rng = np.random.default_rng(0)
+    x, t = (tf.constant(rng.normal(size=(1, 5, 7, 4)), tf.float32) for _ in range(2))
+    parts = convention.content_from_sums(tf.reduce_sum(tf.square(x - t)), tf.reduce_sum(tf.square(t)))
+    assert float(parts) == pytest.approx(float(convention.content(x, t)), rel=1e-6)
+    image = tf.constant(rng.uniform(0, 255, size=(1, 6, 9, 3)), tf.float32)
+    dy = tf.reduce_sum(tf.square(image[:, 1:] - image[:, :-1]))
+    dx = tf.reduce_sum(tf.square(image[:, :, 1:] - image[:, :, :-1]))
+    tv = convention.tv_from_sums(dy, dx, 5 * 9 * 3, 6 * 8 * 3)
+    assert float(tv) == pytest.approx(float(convention.tv(image)), rel=1e-6)
