@@ -204,3 +204,29 @@ def thumb(data: bytes | None, caption: str | None = None, status: str | None = N
     else:
         why = NO_IMAGE.get(status or "", "no image yet")
         st.caption(f"{md_escape(caption) + ': ' if caption else ''}{why}")
+
+
+def executor_widget(prefix: str) -> tuple[str, str | None]:
+    """Where queued runs execute (`workbench.executors.EXECUTORS`): (executor, Ray
+    address or None). Only executors whose package is installed are offered; with just
+    `local` nothing is drawn. Keys: `<prefix>_executor`, `<prefix>_ray_address`."""
+    from workbench.executors import DEFAULT_EXECUTOR, EXECUTORS  # TF- and Ray-free
+
+    names = [name for name, e in EXECUTORS.items() if e.available()]
+    if names == [DEFAULT_EXECUTOR]:
+        return DEFAULT_EXECUTOR, None
+    name = st.selectbox(
+        "Run on",
+        names,
+        key=f"{prefix}_executor",
+        format_func=lambda n: EXECUTORS[n].label,
+        help="; ".join(f"{e.label}: {e.help}" for n, e in EXECUTORS.items() if n in names),
+    )
+    if name == DEFAULT_EXECUTOR:
+        return name, None
+    address = st.text_input(
+        "Ray address",
+        key=f"{prefix}_ray_address",
+        placeholder="empty: a Ray instance on this machine; auto: its cluster; ray://HOST:PORT",
+    )
+    return name, address.strip() or None

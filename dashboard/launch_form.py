@@ -32,7 +32,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import launch
-from dashboard.common import db_path, store_read
+from dashboard.common import db_path, executor_widget, store_read
 from dashboard.text import md_escape
 from engine.backbones import BACKBONES, get_backbone, layer_names
 from engine.config import (
@@ -538,13 +538,14 @@ def content_shape(db: Any, content: launch.ImageInput) -> tuple[int, int]:
     return shape
 
 
-def _queue(db: Any, configs: list, content: launch.ImageInput, styles: list[launch.StyleChoice]) -> str:
-    """Queue the runs, follow them in the live view, start a worker; returns a message."""
+def _queue(db: Any, configs: list, content: launch.ImageInput, styles: list[launch.StyleChoice], where: tuple) -> str:
+    """Queue the runs, follow them in the live view, start a worker (on the executor
+    `where` = (name, Ray address)); returns a message."""
     ids = launch.queue_runs(db, configs, content, styles)
     watch = st.session_state.get(WATCH_KEY, [])
     st.session_state[WATCH_KEY] = [*ids, *(i for i in watch if i not in ids)][:10]
     st.session_state.pop(FILLED, None)
-    worker = start_worker(db_path())
+    worker = start_worker(db_path(), *where)
     started = "a background worker was started" if worker else f"no worker started (${NO_WORKER_ENV} is set)"
     return f"Queued run {', '.join(f'#{i}' for i in ids)}; {started}."
 
@@ -577,6 +578,7 @@ def render(db: Any) -> None:
         if too_big:
             st.error(too_big, icon=":material/memory:")
             st.caption("Set **Max tile** under *Optimiser and speed* (the `--max-tile-px` above) or a smaller size.")
+        where = executor_widget("launch")
         run_off = problems[backbone][0] or too_big
         both_off = next((e for e, _ in problems.values() if e), None)
         run = st.button(
@@ -607,6 +609,6 @@ def render(db: Any) -> None:
     choices = [launch.StyleChoice(image, mask) for image, _, mask in styles]
     try:
         configs = launch.both_backbone_configs(values, weights_files()) if both else [launch.build_config(values)]
-        feedback.success(_queue(db, configs, content, choices), icon=":material/check_circle:")
+        feedback.success(_queue(db, configs, content, choices, where), icon=":material/check_circle:")
     except USER_ERRORS as exc:
         feedback.error(md_escape(one_line(exc)), icon=":material/block:")

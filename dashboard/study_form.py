@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import launch, launch_form
 from dashboard import studies as study_rules
-from dashboard.common import db_path, store_read
+from dashboard.common import db_path, executor_widget, store_read
 from dashboard.text import md_escape
 from engine.config import FIELDS, label
 from engine.errors import ConfigError, ImageError
@@ -137,10 +137,11 @@ def _widgets(db: Any) -> tuple[StudyPreset, dict[str, Any]]:
     return preset, raw
 
 
-def _launch(db: Any, request: study_rules.StudyRequest) -> str:
-    """Queue the study, start a worker if it has work, select it; returns a message."""
+def _launch(db: Any, request: study_rules.StudyRequest, where: tuple) -> str:
+    """Queue the study, start a worker if it has work (on the executor `where` = (name,
+    Ray address)), select it; returns a message."""
     result = study_rules.start(db, request)
-    worker = start_worker(db_path()) if study_rules.has_work(result) else None
+    worker = start_worker(db_path(), *where) if study_rules.has_work(result) else None
     st.session_state[PICKER] = result.study_id
     return study_rules.launch_message(result, worker is not None)
 
@@ -150,6 +151,7 @@ def render(db: Any) -> None:
     with st.sidebar:
         st.header("New study")
         preset, raw = _widgets(db)
+        where = executor_widget("study")
         go = st.button("Launch study", key="study_launch", type="primary", width="stretch")
         feedback = st.container()
     try:
@@ -167,6 +169,6 @@ def render(db: Any) -> None:
     if not go:
         return
     try:
-        feedback.success(_launch(db, request), icon=":material/check_circle:")
+        feedback.success(_launch(db, request, where), icon=":material/check_circle:")
     except USER_ERRORS as exc:
         feedback.error(md_escape(one_line(exc)), icon=":material/block:")

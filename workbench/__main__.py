@@ -47,6 +47,7 @@ from workbench.cli import (  # noqa: E402
     weights_by_backbone,
 )
 from workbench.errors import USER_ERRORS, one_line  # noqa: E402
+from workbench.executors import DEFAULT_EXECUTOR, EXECUTORS, Executor, ExecutorOptions, get_executor  # noqa: E402
 from workbench.export import check_export_target, export_run, write_files  # noqa: E402
 from workbench.models import ModelCache  # noqa: E402
 from workbench.queue import resolve_inputs  # noqa: E402
@@ -130,6 +131,22 @@ def _add_study_parsers(sub) -> list[argparse.ArgumentParser]:
     return [study, studies, report, metrics]
 
 
+def _add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """Where queued runs execute (`workbench.executors.EXECUTORS`)."""
+    parser.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default=DEFAULT_EXECUTOR,
+        help="; ".join(f"{e.name}: {e.help}" for e in EXECUTORS.values()) + f" [default: {DEFAULT_EXECUTOR}]",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: auto (the cluster this machine belongs to), ray://HOST:PORT, "
+        "or unset (a Ray instance on this machine)",
+    )
+
+
 def _add_reader_parsers(sub) -> list[argparse.ArgumentParser]:
     """`sql` and `snapshot`: the store for the user's own tools, safe next to runs."""
     sql = sub.add_parser("sql", help="run your own SQL on the store, read-only (safe while runs write)")
@@ -198,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("backbone")
     study_parsers = _add_study_parsers(sub)
     reader_parsers = _add_reader_parsers(sub)
+    for p in (worker, study_parsers[0]):
+        _add_executor_flags(p)
     for p in (run, worker, lst, show, export, *study_parsers, *reader_parsers):
         p.add_argument("--db", default=None, help="database file [default: $NST_DB or data/nst.duckdb]")
     for p in (run, worker, study_parsers[0], study_parsers[-1]):  # the commands that load TensorFlow
@@ -245,11 +264,11 @@ def cmd_run(args: argparse.Namespace, models: ModelCache) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, models: ModelCache) -> int:
-    from workbench.runner import work_queue
-
+    executor = get_executor(args.executor)  # a missing `ray` package: one line, exit 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     load_tensorflow(args.verbose)
-    done = work_queue(args.db, resolve_db_path(args.db), models, args.slots)
+    options = ExecutorOptions(slots=args.slots, address=args.ray_address)
+    done = executor.drain(args.db, resolve_db_path(args.db), models, options)
     logging.info("worker done: %d run(s)", done)
     return 0
 
@@ -319,6 +338,7 @@ def cmd_study(args: argparse.Namespace, models: ModelCache) -> int:
     from workbench.queue import StudyInputs, launch_study, start_worker
 
     preset = get_preset(args.preset)
+    executor = get_executor(args.executor)  # before anything is queued
     overrides, seeds = _study_inputs(args)
     weights = weights_by_backbone(args)
     photos, paintings, paired = study_image_paths(args.content, args.style, args.pair)
@@ -337,18 +357,18 @@ def cmd_study(args: argparse.Namespace, models: ModelCache) -> int:
     )
     if args.wait:
         load_tensorflow(args.verbose)
-        return _wait_for_study(args.db, launch.study_id, models)
+        return _wait_for_study(args.db, launch.study_id, models, executor, args.ray_address)
     if c["queued"] + c["requeued"] + c["active"]:
-        proc = start_worker(resolve_db_path(args.db))
+        proc = start_worker(resolve_db_path(args.db), executor.name, args.ray_address)
         started = f"worker started (pid {proc.pid})" if proc else "no worker started ($NST_NO_WORKER is set)"
         print(f"{started}; follow with `python -m workbench studies`")
     return 0
 
 
-def _wait_for_study(db, study_id: int, models: ModelCache) -> int:
-    """Run the queue in this process, printing the study's progress after each run; if
-    another worker holds the queue, follow the study until its cells are done."""
-    from workbench.runner import work_queue
+def _wait_for_study(db, study_id: int, models: ModelCache, executor: Executor, address: str | None) -> int:
+    """Run the queue from this process (here, or as the Ray driver), printing the study's
+    progress after each run; if another worker holds the queue, follow the study until
+    its cells are done."""
 
     def show(_run_id: int | None = None) -> dict:
         progress = store_studies.study_progress(db, study_id)
@@ -356,7 +376,7 @@ def _wait_for_study(db, study_id: int, models: ModelCache) -> int:
         return progress
 
     show()
-    ran = work_queue(db, resolve_db_path(db), models, on_done=show)
+    ran = executor.drain(db, resolve_db_path(db), models, ExecutorOptions(on_done=show, address=address))
     progress = store_studies.study_progress(db, study_id) if ran else show()
     while progress["queued"] + progress["running"] > 0:
         time.sleep(2.0)

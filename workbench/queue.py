@@ -258,11 +258,16 @@ def _spawn(what: str, args: list[str], db_path: Path) -> subprocess.Popen | None
     return proc
 
 
-def start_worker(db_path: Path) -> subprocess.Popen | None:
-    """Start `python -m workbench worker --db PATH` (see `_spawn`; log PATH.worker.log).
-    Starting one while another runs is harmless: it exits at once when every worker slot
-    is taken."""
-    return _spawn("worker", ["worker", "--db", str(db_path)], db_path)
+def start_worker(db_path: Path, executor: str = "local", address: str | None = None) -> subprocess.Popen | None:
+    """Start `python -m workbench worker --db PATH [--executor ray [--ray-address A]]`
+    (see `_spawn`; log PATH.worker.log). Starting one while another runs is harmless: it
+    exits at once when every worker slot is taken."""
+    args = ["worker", "--db", str(db_path)]
+    if executor != "local":
+        args += ["--executor", executor]
+    if address:
+        args += ["--ray-address", address]
+    return _spawn("worker", args, db_path)
 
 
 def start_metrics(

@@ -512,3 +512,24 @@ def test_edit_and_rerun_restores_every_style_weight_and_mask(db, image_files, mo
     assert store_runs.get_run(db, 2)["config"] == store_runs.get_run(db, source)["config"]
     # Run detail's "Re-run with these settings" keeps them too
     assert store_runs.get_styles(db, launch.rerun(db, source)) == old
+
+
+def test_run_on_ray_starts_the_worker_on_ray_and_only_where_ray_is_installed(db, image_files, more_images, monkeypatch):
+    """The executor choice (issue 15): offered only when its package is installed; the
+    worker Run starts is told the executor and the Ray address."""
+    from workbench.executors import EXECUTORS, Executor
+
+    started = []
+    monkeypatch.setattr(launch_form, "start_worker", lambda *args: started.append(args))
+    monkeypatch.setattr(Executor, "available", lambda self: self.requires is None)
+    at = page("launch.py").run()
+    assert "launch_executor" not in [w.key for w in at.selectbox]  # only local: nothing to choose
+    monkeypatch.setattr(Executor, "available", lambda self: True)
+    at.run()
+    assert at.selectbox(key="launch_executor").options == [e.label for e in EXECUTORS.values()]
+    _two_styles(at, image_files, more_images)
+    at.selectbox(key="launch_executor").set_value("ray").run()
+    at.text_input(key="launch_ray_address").input("auto").run()
+    at.button(key="launch_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [args[1:] for args in started] == [("ray", "auto")]
