@@ -138,7 +138,8 @@ def leave_the_page(at, to: str = "gallery.py"):
     comes back in a new AppTest holding only the session's plain (non-widget) keys."""
     at.switch_page(to).run()
     assert not at.exception
-    widgets = {*launch_form.form_keys(), "launch_content_upload", "launch_style_upload", "launch_run"}
+    uploads = {k for k in at.session_state._state.filtered_state if k.endswith("_upload")}
+    widgets = {*launch_form.form_keys(), "launch_content_upload", "launch_style_upload", *uploads, "launch_run"}
     kept = {k: v for k, v in at.session_state._state.filtered_state.items() if k not in widgets}
     back = page("launch.py")
     for name, value in kept.items():
@@ -461,15 +462,7 @@ def test_two_styles_and_a_mask_survive_moving_to_another_page(db, image_files, m
     _two_styles(at, image_files, more_images)
     _upload(at, "style2_mask", more_images["mask2"], "right.png")
     at.run()
-    at.switch_page("gallery.py").run()
-    uploads = {k for k in at.session_state._state.filtered_state if k.endswith("_upload")}
-    widgets = {*launch_form.form_keys(), *uploads, "launch_run"}
-    kept = {k: v for k, v in at.session_state._state.filtered_state.items() if k not in widgets}
-    back = page("launch.py")
-    for name, value in kept.items():
-        back.session_state[name] = value
-    back.run()
-    assert not back.exception
+    back = leave_the_page(at)
     assert back.number_input(key="launch_style_count").value == 2
     assert (back.number_input(key="launch_style_blend").value, back.number_input(key="launch_style2_blend").value) == (
         0.7,
