@@ -140,10 +140,51 @@ def _file_name(row: dict[str, Any]) -> str:
     return f"{row['backbone']}_{row['size']}_{row['row']}_{value}.png"
 
 
+def _row(args: argparse.Namespace, cell, col: int, backbone: str, paintings: dict, shape: tuple) -> dict[str, Any]:
+    """A cell's identity in the results file (what `_key` compares)."""
+    return {
+        "row": cell.row,
+        "col": col,
+        "control": cell.control,
+        "value": cell.value,
+        "backbone": backbone,
+        "size": args.size,
+        "iterations": args.iterations,
+        "photo": args.photo,
+        "styles": [paintings[s] for s in cell.styles],
+        "masks": [f"mask_{m}_{shape[1]}x{shape[0]}.png" for m in cell.masks],
+        "metrics_vs": paintings[cell.main_style],
+    }
+
+
+def _transfer(args, cfg, cell, row: dict, model, photo, styles: dict, masks: dict) -> np.ndarray | None:
+    """Run one cell, score it and save its image into `row`; None when it diverged."""
+    from engine.transfer import run_transfer  # TensorFlow: only when something runs
+
+    chosen = [styles[s] for s in cell.styles]
+    regions = [masks[m] for m in cell.masks] or None
+    t0 = time.perf_counter()
+    try:
+        result = run_transfer(cfg, photo, chosen if len(chosen) > 1 else chosen[0], model=model, masks=regions)
+    except DivergedError as exc:  # a result too: this control does not work here
+        row.update(error=str(exc), seconds=time.perf_counter() - t0)
+        return None
+    row["seconds"] = time.perf_counter() - t0
+    row.update(_scores(result.image, photo, styles[cell.main_style], cfg))
+    row["output_loss"] = result.total_loss
+    row["image"] = _file_name(row)
+    Image.fromarray(result.image).save(args.out / row["image"])
+    return result.image
+
+
+def _cell_config(args: argparse.Namespace, backbone: str, weights: str, cell) -> TransferConfig:
+    base = dict(size=args.size, iterations=args.iterations, weights=weights, snapshot_every=0, seed=args.seed)
+    return validate(TransferConfig(backbone=backbone, **base, **cell.overrides))
+
+
 def run_cells(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every cell of the requested rows not yet in the results file; all rows of the file."""
-    from engine.transfer import run_transfer  # TensorFlow: only when something runs
-    from engine.weights import load_backbone
+    from engine.weights import load_backbone  # TensorFlow: only when something runs
 
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
@@ -160,32 +201,10 @@ def run_cells(args: argparse.Namespace) -> list[dict[str, Any]]:
             Image.fromarray(mask).save(args.out / f"mask_{name}_{shape[1]}x{shape[0]}.png")
         for letter in args.rows.split(","):
             for col, cell in enumerate(cells(letter.strip(), args.size)):
-                row = {
-                    "row": cell.row,
-                    "col": col,
-                    "control": cell.control,
-                    "value": cell.value,
-                    "backbone": backbone,
-                    "size": args.size,
-                    "iterations": args.iterations,
-                    "photo": args.photo,
-                    "styles": [paintings[s] for s in cell.styles],
-                    "masks": [f"mask_{m}_{shape[1]}x{shape[0]}.png" for m in cell.masks],
-                    "metrics_vs": paintings[cell.main_style],
-                }
+                row = _row(args, cell, col, backbone, paintings, shape)
                 if _key(row) in done:
                     continue
-                cfg = validate(
-                    TransferConfig(
-                        backbone=backbone,
-                        size=args.size,
-                        iterations=args.iterations,
-                        weights=weights,
-                        snapshot_every=0,
-                        seed=args.seed,
-                        **cell.overrides,
-                    )
-                )
+                cfg = _cell_config(args, backbone, weights, cell)
                 same = (cfg, cell.styles, cell.masks)  # e.g. "A alone" = colours "none" = scale 1 = untiled
                 if same in made:  # the same run again gives the same image: reuse it, say so
                     first = made[same]
@@ -194,27 +213,10 @@ def run_cells(args: argparse.Namespace) -> list[dict[str, Any]]:
                     image = np.asarray(Image.open(args.out / first["image"]))
                 else:
                     model = model if model is not None else load_backbone(get_backbone(backbone), weights)
-                    chosen = [styles[s] for s in cell.styles]
-                    t0 = time.perf_counter()
-                    try:
-                        result = run_transfer(
-                            cfg,
-                            photo,
-                            chosen if len(chosen) > 1 else chosen[0],
-                            model=model,
-                            masks=[masks[m] for m in cell.masks] or None,
-                        )
-                    except DivergedError as exc:  # a result too: this control does not work here
-                        row.update(error=str(exc), seconds=time.perf_counter() - t0)
-                    else:
-                        image = result.image
-                        row["seconds"] = time.perf_counter() - t0
-                        row.update(_scores(image, photo, styles[cell.main_style], cfg))
-                        row["output_loss"] = result.total_loss
-                        row["image"] = _file_name(row)
-                        Image.fromarray(image).save(args.out / row["image"])
+                    image = _transfer(args, cfg, cell, row, model, photo, styles, masks)
+                    if image is not None:
                         made[same] = {k: v for k, v in row.items() if k != "seam_ratio"}
-                if cell.row == "e" and "error" not in row:
+                if cell.row == "e" and image is not None:
                     grid = tile_grid(*image.shape[:2], args.size // 2)
                     row["seam_ratio"] = seam_ratio(image, grid)
                     row["seam_grid"] = f"{len(grid)} tiles of {args.size // 2} px"
