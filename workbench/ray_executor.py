@@ -18,7 +18,7 @@ yields, in order, a "started" record (device, TensorFlow version, pid, node), "s
 batches (iteration rows in `store.recorder.ITERATION_COLUMNS` order, and a snapshot as
 PNG bytes where one is due), then one "result" (losses, best loss, the output as PNG) or
 "failed" (the error line). The driver writes them with the usual `RunRecorder` and closes
-the run as `runner._close` does. It claims a run (`store.runs.claim_run`, stamping its own
+the run as `runner.close_run` does. It claims a run (`store.runs.claim_run`, stamping its own
 pid: if the driver dies, the stale-run logic marks its runs `interrupted`) when the task's
 "started" record arrives, so `runs.device` and `tf_version` are the worker's.
 
@@ -458,14 +458,14 @@ class _Driver:
         return True
 
     def _end(self, flight: _Flight, status: str, **fields: Any) -> None:
-        """Close the flight's run (`runner._close`); a run never claimed (its task died
+        """Close the flight's run (`runner.close_run`); a run never claimed (its task died
         before it started, every retry too) is claimed first so it does not stay queued."""
-        from workbench.runner import _close
+        from workbench.runner import close_run
 
         self.flights.pop(flight.run_id, None)
         if flight.recorder is None and not self._claim_anyway(flight):
             return
-        _close(self.db, flight.run_id, flight.recorder, status, **fields)
+        close_run(self.db, flight.run_id, flight.recorder, status, **fields)
         log.info("run %s %s", flight.run_id, status)
         self.done += 1
         if status == "finished" and self.metrics is not None:

@@ -114,12 +114,12 @@ def execute_run(db, run_id: int, models: ModelCache, hooks: RunHooks = RunHooks(
         with stop.listening() if hooks.stop is None else nullcontext(stop):
             outcome = _execute(db, run_id, recorder, hooks, models, stop)
     except KeyboardInterrupt:
-        _close(db, run_id, recorder, "cancelled", error="interrupted by the user")
+        close_run(db, run_id, recorder, "cancelled", error="interrupted by the user")
         raise
     except BaseException as exc:
         # Anything unexpected: keep what was logged, then mark the run failed.
         message = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
-        _close(db, run_id, recorder, "failed", error=message)
+        close_run(db, run_id, recorder, "failed", error=message)
         raise
     if metrics and outcome.status == "finished":
         try:
@@ -155,25 +155,25 @@ def _execute(db, run_id, recorder, hooks: RunHooks, models: ModelCache, stop: St
         on_step = _on_step(recorder, hooks.progress)
         result = run_transfer(cfg, content, styles, on_step, should_stop, model, on_start=on_start, masks=masks)
     except (DivergedError, WeightsError) as exc:
-        _close(db, run_id, recorder, "failed", error=str(exc))
+        close_run(db, run_id, recorder, "failed", error=str(exc))
         return RunOutcome(run_id, "failed", error=str(exc), steps_done=recorder.steps_logged)
     # The logged rows first (waiting out any lock): a store that cannot take them fails the
     # run here, before anything calls it finished.
     recorder.flush()
-    # From here the result exists only in memory: no lock may lose it (see `_close`).
+    # From here the result exists only in memory: no lock may lose it (see `close_run`).
     output = store_images.make_blob(result.image)
     status = "cancelled" if result.cancelled else "finished"
     why = f"stopped by {stop.received}" if result.cancelled and stop.received else None
     losses = dict(total_loss=result.total_loss, content_loss=result.content_loss, style_loss=result.style_loss)
     best = dict(best_loss=result.best_loss, best_step=result.best_step)
     fields = dict(output=output, tv_loss=result.tv_loss, wall_seconds=result.wall_seconds, **best, **losses)
-    _close(db, run_id, recorder, status, error=why, **fields)
+    close_run(db, run_id, recorder, status, error=why, **fields)
     return RunOutcome(
         run_id, status, error=why, steps_done=result.steps_done, wall_seconds=result.wall_seconds, **best, **losses
     )
 
 
-def _close(db, run_id: int, recorder: RunRecorder, status: str, **fields) -> None:
+def close_run(db, run_id: int, recorder: RunRecorder, status: str, **fields) -> None:
     """Flush what is buffered, then write the run's final state. Another process holding
     the file is waited out however long it takes, never a reason to mark the run failed:
     its rows, image and losses are in memory until they are written. The recorder goes
