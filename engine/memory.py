@@ -19,7 +19,12 @@ from engine.config import TransferConfig, scale_sizes
 from engine.errors import MemoryBudgetError
 
 GIB = 1024**3
-WHOLE_IMAGE_COPIES = 12  # float32 RGB copies of the whole image a tiled scale keeps
+# float32 RGB copies of the whole image a tiled run keeps (canvas, photo, the coarser
+# scale's result, resizes, per-tile Adam moments...): fitted so that the estimate is an
+# upper bound of the peaks measured with `bench.large` (tiles of 1024 px, real weights):
+# ResNet50 2048 px 5.08 GiB, VGG16 2048 px 5.45 GiB, ResNet50 4096 px 7.40 GiB; with 12
+# copies the last was estimated at 5.9 GiB.
+WHOLE_IMAGE_COPIES = 24
 BYTES_PER_VALUE = 4
 
 
