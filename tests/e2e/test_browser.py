@@ -178,6 +178,23 @@ def test_launch_watch_browse_open(dashboard, image_files, db, tmp_path):
             cli.wait()
 
 
+def _upload(page, key: str, path: Path, tries: int = 3) -> None:
+    """Give uploader `key` the file and wait until it lists it. The previous upload's
+    rerun can redraw the uploader while the file is being set (seen once in CI: the
+    second of two uploads never showed), so the file is given again if it does not show."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator(f".st-key-{key}")
+    for attempt in range(tries):
+        box.locator("input[type=file]").set_input_files(str(path))
+        try:
+            box.get_by_text(path.name).wait_for(timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                pytest.fail(f"{path.name} never showed in {key}; the page shows:\n" + page.inner_text("body")[:3000])
+
+
 def _select(page, key: str, option: str) -> None:
     """Choose `option` in the selectbox of widget `key`."""
     box = page.locator(f".st-key-{key} [role=combobox]")  # Streamlit 1.67: a react-aria ComboBox
@@ -198,8 +215,7 @@ def _blend(page, dashboard: str, db: Path, second: Path) -> int:
     (luminance), watch it finish, and see both styles with their weights in Run detail;
     returns its id. The form still holds the first run's images and settings."""
     _fill(page, "launch_style_count", "2")
-    page.locator(".st-key-launch_style2_upload input[type=file]").set_input_files(str(second))
-    page.locator(".st-key-launch_style2_upload").get_by_text(second.name).wait_for()
+    _upload(page, "launch_style2_upload", second)
     _fill(page, "launch_style_blend", "0.7")
     _fill(page, "launch_style2_blend", "0.3")
     _fill(page, "launch_iterations", "6")
@@ -234,8 +250,7 @@ def _browse(
         # and go on only once each file shows in its uploader.
         page.get_by_text("Nothing queued or running").wait_for(timeout=180_000)
         for role, path in (("content", content), ("style", style)):
-            page.locator(f".st-key-launch_{role}_upload input[type=file]").set_input_files(str(path))
-            page.locator(f".st-key-launch_{role}_upload").get_by_text(path.name).wait_for()
+            _upload(page, f"launch_{role}_upload", path)
         page.locator(".st-key-launch_weights").get_by_text("none", exact=True).click()
         _fill(page, "launch_size", "32")
         _fill(page, "launch_iterations", "15")
