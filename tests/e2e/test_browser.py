@@ -197,10 +197,20 @@ def _upload(page, key: str, path: Path, tries: int = 3) -> None:
 
 def _select(page, key: str, option: str) -> None:
     """Choose `option` in the selectbox of widget `key`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.locator(f".st-key-{key} [role=combobox]")  # Streamlit 1.67: a react-aria ComboBox
-    page.locator(f".st-key-{key} button[aria-haspopup=listbox]").click()  # its "Open" button opens the list
     options = page.locator("[role=listbox] [role=option]")
-    options.first.wait_for()
+    for attempt in range(4):  # a rerun can redraw the box and swallow the click: open it again
+        page.locator(f".st-key-{key} button[aria-haspopup=listbox]").click()  # its "Open" button opens the list
+        try:
+            options.first.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 3:
+                pytest.fail(f"the {key} list never opened; the page shows:\n" + page.inner_text("body")[:3000])
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(1000)
     options.filter(has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
     for _ in range(40):
         if box.input_value().strip() == option:
