@@ -61,31 +61,30 @@ class TiledStage:
         self.canvas = np.array(start[0], np.float32)
         self._content = [extractor(tf.constant(self._crop(content, k)))[0].numpy() for k in range(len(self.tiles))]
         self._own = [ownership(t, self.tiles, height, width) for t in self.tiles]
-        self._regions = self._region_masks(masks, height, width)
+        full = _full_masks(masks, (height, width))  # once: the regions and their shares both need them
+        self._regions = self._region_masks(full)
         self._image = tf.Variable(self._crop(start, 0))
         self._content_var = tf.Variable(self._content[0], trainable=False)
         self._own_var = tf.Variable(self._own[0], trainable=False)
         self._region_vars = [tf.Variable(m, trainable=False) for m in self._regions[0]]
-        self._style(targets, masks)
+        self._style(targets, full)
         self.tile_loss = self._loss(extractor, cfg)
         self._optimizer = Adam(self.tile_loss, self._image, cfg.learning_rate, bounds)
         self._states = [self._optimizer.get_state()] * len(self.tiles)  # replaced per tile, never mutated
         self._steps = make_steps_fn(self._optimizer, cfg.jit_compile, cfg.steps_per_call)
         self._refresh(start)
 
-    def _region_masks(self, masks, height: int, width: int) -> list[list[np.ndarray]]:
+    def _region_masks(self, full: list[np.ndarray] | None) -> list[list[np.ndarray]]:
         """Per tile, per region: the pixels it owns (times the style's mask, if any)."""
-        full = _full_masks(masks, (height, width))
         pairs = zip(self.tiles, self._own, strict=True)
         return [[own] if full is None else [own * m[t.slices] for m in full] for t, own in pairs]
 
-    def _style(self, targets: StyleTargets, masks) -> None:
+    def _style(self, targets: StyleTargets, full: list[np.ndarray] | None) -> None:
         """The regions' targets, weights and shares of the image, and the sums each tile
         records (`_live`) and is given for the others (`_context`): per region and style
         layer the Gram sums and positions, then the content error, then TV's dy and dx."""
-        full = _full_masks(masks, self.canvas.shape[:2])
-        self._targets = [targets.blended()] if masks is None else targets.grams
-        self._weights = (1.0,) if masks is None else targets.weights
+        self._targets = [targets.blended()] if full is None else targets.grams
+        self._weights = (1.0,) if full is None else targets.weights
         self._coverage = [1.0] if full is None else [float(m.mean()) for m in full]
         channels = [int(g.shape[-1]) for g in self._targets[0]]
         shapes = [shape for _ in self._targets for c in channels for shape in ((1, c, c), ())] + [()] * 3
@@ -97,7 +96,7 @@ class TiledStage:
         height, width = self.canvas.shape[:2]
         self._tv_counts = ((height - 1) * width * 3, height * (width - 1) * 3)
 
-    def _content_norm(self, extractor: FeatureExtractor) -> float:
+    def _content_norm(self) -> float:
         """sum(P^2) of the whole image's content features (each tile's owned positions)."""
         total = 0.0
         for k, target in enumerate(self._content):
@@ -110,7 +109,7 @@ class TiledStage:
         tile's own (which it records in `_live`)."""
         convention = get_convention(cfg.loss_convention)
         weights = {name: getattr(cfg, name) for name in ("content_weight", "style_weight", "tv_weight")}
-        content_norm = self._content_norm(extractor)
+        content_norm = self._content_norm()
 
         def live(i: int, value: tf.Tensor) -> tf.Tensor:
             self._live[i].assign(value)
