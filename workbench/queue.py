@@ -148,18 +148,16 @@ def queue_arrays(db: Any, cfg: TransferConfig, content: tuple[np.ndarray, str | 
     cfg = resolve_inputs(cfg, styles)
     photo = store_images.make_blob(content[0])
     images = [(photo, content[1])]
-    rows = []
-    for s, weight in zip(styles, blend_weights(cfg, len(styles)), strict=True):
+    paintings, masks = [], []
+    for s in styles:
         painting = store_images.make_blob(s.rgb)
         images.append((painting, s.name))
-        mask = None
+        paintings.append(painting.id)
         if s.mask is not None:
             mask = store_images.make_blob(_mask_pixels(s.mask))
             images.append((mask, s.mask_name))
-        h, w = style_shape(cfg, s.rgb.shape)
-        rows.append(store_runs.StyleRow(painting.id, weight, mask.id if mask else None, h, w))
-    first = rows[0].image_id
-    return store_runs.create_run(db, cfg.to_dict(), photo.id, first, formulas(cfg), images=images, styles=rows)
+            masks.append(mask.id)
+    return queue_runs(db, [cfg], photo.id, paintings, masks or None, images=images)[0]
 
 
 @dataclass(frozen=True)
