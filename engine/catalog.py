@@ -1,7 +1,7 @@
 """What the engine offers, as plain data that imports without TensorFlow: its loss
-conventions and optimisers, with what a form, a stored row or a report needs to know of
+conventions, optimisers and precisions, with what a form, a stored row or a report needs to know of
 them. The implementations are keyed by the same names (`engine.losses.CONVENTIONS`,
-`engine.optimizers.OPTIMIZERS`; a test holds the keys together), so `engine.config` and
+`engine.optimizers.OPTIMIZERS`, `engine.precision.PRECISIONS`; a test holds the keys together), so `engine.config` and
 the dashboard's forms and tables use this module and never load TensorFlow for it.
 """
 
@@ -49,5 +49,22 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     for o in (
         OptimizerInfo("adam", None, "Adam, as in the study; learning rate per backbone"),
         OptimizerInfo("lbfgs", 1.0, "L-BFGS, no line search, one evaluation per step; learning rate 1"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PrecisionInfo:
+    """A precision's name and what it computes in."""
+
+    name: str
+    description: str
+
+
+PRECISIONS: dict[str, PrecisionInfo] = {
+    p.name: p
+    for p in (
+        PrecisionInfo("float32", "float32 throughout"),
+        PrecisionInfo("mixed", "backbone in float16 (GPU tensor cores), image and losses float32, loss scaled"),
     )
 }

@@ -19,7 +19,7 @@ from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 from engine.backbones import BACKBONES, Backbone, LossDefaults, check_layer, get_backbone
-from engine.catalog import CONVENTIONS, OPTIMIZERS, OptimizerInfo
+from engine.catalog import CONVENTIONS, OPTIMIZERS, PRECISIONS, OptimizerInfo
 from engine.colors import COLOR_MODES
 from engine.errors import ConfigError
 from engine.weights import KINDS, check_weights_path
@@ -233,6 +233,13 @@ class TransferConfig:
     )
     jit_compile: bool = _opt(
         "compile the steps with XLA", default=False, label="XLA (jit_compile)", group="speed", legacy=False
+    )
+    precision: str = _opt(
+        "; ".join(f"{p.name}: {p.description}" for p in PRECISIONS.values()),
+        default="float32",
+        choices=tuple(PRECISIONS),
+        group="speed",
+        legacy="float32",
     )
     max_tile_px: int = _opt(
         "optimise scales larger than this many px (longest side) in overlapping tiles, to bound memory (0: never tile)",

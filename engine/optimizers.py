@@ -36,18 +36,30 @@ MIN_CURVATURE = 1e-10
 GROW = 2.0
 
 
-def _value_and_grad(loss_fn: LossFn, image: tf.Variable) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+def value_and_grad(
+    loss_fn: LossFn, image: tf.Variable, loss_scale: float = 0.0
+) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    """The named losses at `image` and the gradient of their total. `loss_scale` > 0 (a
+    float16 backbone, `engine.precision`): the backward pass runs on the total scaled to
+    that value, and the gradient is scaled back."""
     with tf.GradientTape() as tape:
         losses = loss_fn(image)
-    return losses, tape.gradient(losses["total"], image)
+        total = losses["total"]
+        if loss_scale:
+            factor = loss_scale / tf.stop_gradient(tf.maximum(tf.abs(total), 1e-30))
+            total = total * factor
+    grad = tape.gradient(total, image)
+    return losses, grad / factor if loss_scale else grad
 
 
 class Adam:
     """Keras Adam on the image, clipped to the valid pixel range after each update."""
 
-    def __init__(self, loss_fn: LossFn, image: tf.Variable, learning_rate: float, bounds: Bounds) -> None:
-        self.loss_fn, self.image, self.bounds = loss_fn, image, bounds
-        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    def __init__(
+        self, loss_fn: LossFn, image: tf.Variable, learning_rate: float, bounds: Bounds, loss_scale: float = 0.0
+    ) -> None:
+        self.loss_fn, self.image, self.bounds, self.loss_scale = loss_fn, image, bounds, loss_scale
+        self.optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))  # an int (2) is refused by Keras
         self.optimizer.build([image])  # its variables must exist before any compiled loop
 
     def get_state(self) -> list[np.ndarray]:
@@ -62,7 +74,7 @@ class Adam:
 
     def step(self) -> dict[str, tf.Tensor]:
         """One evaluation and update; returns the losses of the image before it."""
-        losses, grad = _value_and_grad(self.loss_fn, self.image)
+        losses, grad = value_and_grad(self.loss_fn, self.image, self.loss_scale)
         self.optimizer.apply_gradients([(grad, self.image)])
         self.image.assign(tf.clip_by_value(self.image, *self.bounds))
         return losses
@@ -84,8 +96,10 @@ class LBFGS:
     1 / |g|_1 (as torch does), since the inverse Hessian is unknown there.
     """
 
-    def __init__(self, loss_fn: LossFn, image: tf.Variable, learning_rate: float, bounds: Bounds) -> None:
-        self.loss_fn, self.image, self.bounds = loss_fn, image, bounds
+    def __init__(
+        self, loss_fn: LossFn, image: tf.Variable, learning_rate: float, bounds: Bounds, loss_scale: float = 0.0
+    ) -> None:
+        self.loss_fn, self.image, self.bounds, self.loss_scale = loss_fn, image, bounds, loss_scale
         self.lr = float(learning_rate)
         n = int(np.prod(image.shape))
         self.s = tf.Variable(tf.zeros((HISTORY, n)), trainable=False)  # ring buffers, newest at head - 1
@@ -106,7 +120,7 @@ class LBFGS:
 
         Branch-free (`tf.where` instead of `if`): XLA could not compile the gradient of
         max-pooling inside a conditional, and a GPU prefers it too."""
-        losses, grad = _value_and_grad(self.loss_fn, self.image)
+        losses, grad = value_and_grad(self.loss_fn, self.image, self.loss_scale)
         reject = losses["total"] > self.prev_f  # the last step made things worse: take it back
         x = tf.where(reject, self.prev_x, tf.reshape(self.image, [-1]))
         g = tf.where(reject, self.prev_g, tf.reshape(grad, [-1]))
@@ -165,7 +179,7 @@ class LBFGS:
 class OptimizerSpec:
     """One optimiser choice: how to build it."""
 
-    build: Callable[[LossFn, tf.Variable, float, Bounds], Adam | LBFGS]
+    build: Callable[..., Adam | LBFGS]  # (loss_fn, image, learning_rate, bounds, loss_scale=0)
 
 
 # Keyed as `engine.catalog.OPTIMIZERS`, which holds each one's default rate and description.

@@ -33,6 +33,7 @@ import tensorflow as tf
 from engine.config import TransferConfig
 from engine.losses import EPS, get_convention, masked_sums, stack_losses, unstack_losses, weighted_total
 from engine.optimizers import Adam
+from engine.precision import PRECISIONS
 from engine.tiling import feather, overlap_for, ownership, paste, tile_grid
 from engine.transfer import FeatureExtractor, StyleTargets, make_steps_fn
 
@@ -69,7 +70,8 @@ class TiledStage:
         self._region_vars = [tf.Variable(m, trainable=False) for m in self._regions[0]]
         self._style(targets, full)
         self.tile_loss = self._loss(extractor, cfg)
-        self._optimizer = Adam(self.tile_loss, self._image, cfg.learning_rate, bounds)
+        scale = PRECISIONS[cfg.precision].loss_scale
+        self._optimizer = Adam(self.tile_loss, self._image, cfg.learning_rate, bounds, scale)
         self._states = [self._optimizer.get_state()] * len(self.tiles)  # replaced per tile, never mutated
         self._steps = make_steps_fn(self._optimizer, cfg.jit_compile, cfg.steps_per_call)
         self._refresh(start)

@@ -32,6 +32,7 @@ from engine.losses import (
     weighted_total,
 )
 from engine.optimizers import LBFGS, OPTIMIZERS, Adam
+from engine.precision import PRECISIONS, with_precision
 from engine.styles import blend_weights, mask_array, prepare_style, resolve_styles
 from engine.tiling import ownership, tile_grid
 from engine.weights import load_backbone
@@ -110,8 +111,10 @@ class FeatureExtractor:
         transform_layers: Sequence[str] = (),
         temperature: float = 1.0,
         transform: str = "softmax",
+        precision: str = "float32",
     ) -> None:
         names = list(dict.fromkeys([content_layer, *style_layers]))  # unique, ordered
+        model = with_precision(model, precision)  # float16 layers for "mixed"
         outputs = [model.get_layer(n).output for n in names]
         self._model = keras.Model(model.inputs, outputs)
         self._content_index = names.index(content_layer)
@@ -124,14 +127,16 @@ class FeatureExtractor:
     def for_config(cls, model: keras.Model, cfg: TransferConfig) -> FeatureExtractor:
         """The extractor of a resolved run config: its layers and feature transform."""
         layers = (cfg.content_layer, cfg.style_layers, cfg.transform_layers or ())
-        return cls(model, *layers, cfg.transform_temperature, cfg.feature_transform)
+        return cls(model, *layers, cfg.transform_temperature, cfg.feature_transform, cfg.precision)
 
     def _smooth(self, features: tf.Tensor) -> tf.Tensor:
         return softmax_features(features, temperature_for(self._kind, features, self._temperature))
 
     def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         outs = self._model(image, training=False)
-        outs = outs if isinstance(outs, list | tuple) else [outs]
+        # float32 from here on whatever the network computed in: Gram matrices and losses
+        # of float16 features would overflow (`engine.precision`).
+        outs = [tf.cast(o, tf.float32) for o in (outs if isinstance(outs, list | tuple) else [outs])]
         outs = [self._smooth(o) if t else o for o, t in zip(outs, self._transform, strict=True)]
         return outs[self._content_index], [outs[i] for i in self._style_index]
 
@@ -389,7 +394,8 @@ def _build_stage(cfg, backbone, extractor, size, inputs: _Inputs, previous):
     masks = None if inputs.masks is None else [tf.constant(m) for m in inputs.masks]
     loss_fn = loss_from_targets(extractor, cfg, extractor(tf.constant(content))[0], targets, masks)
     best = BestImage(image)
-    optimizer = OPTIMIZERS[cfg.optimizer].build(best.watch(loss_fn), image, cfg.learning_rate, bounds)
+    scale = PRECISIONS[cfg.precision].loss_scale
+    optimizer = OPTIMIZERS[cfg.optimizer].build(best.watch(loss_fn), image, cfg.learning_rate, bounds, scale)
     run = make_steps_fn(optimizer, cfg.jit_compile, cfg.steps_per_call)
     return _Stage(size, content, image, loss_fn, run, best)
 

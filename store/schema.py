@@ -177,6 +177,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "INSERT INTO run_styles (run_id, position, image_id, weight) SELECT id, 0, style_image, 1.0 FROM runs",
         ],
     ),
+    (
+        8,
+        "numeric precision of the backbone",
+        ["ALTER TABLE runs ADD COLUMN precision VARCHAR DEFAULT 'float32'"],  # every older run was float32
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

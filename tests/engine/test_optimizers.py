@@ -71,3 +71,11 @@ def test_optimizer_table_builds_each_kind():
     assert isinstance(_optimizer("adam", 1.0)[0], Adam) and isinstance(_optimizer("lbfgs", 1.0)[0], LBFGS)
     assert catalog.OPTIMIZERS["lbfgs"].default_learning_rate == 1.0
     assert catalog.OPTIMIZERS["adam"].default_learning_rate is None  # the backbone's tuned rate
+
+
+@pytest.mark.parametrize("name", ["adam", "lbfgs"])
+def test_a_whole_number_learning_rate_is_taken(name):
+    """`--grid learning_rate=2` and the Python API pass an int; Keras's Adam refused it."""
+    optimizer, image = _optimizer(name, 2)
+    optimizer.step()
+    assert np.any(image.numpy())
