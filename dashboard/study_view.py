@@ -120,6 +120,17 @@ def _resume(db: Any, study_id: int) -> None:
         st.session_state[NOTICE] = ("error", f"Could not resume study #{study_id}: {md_escape(one_line(exc))}")
 
 
+def _cancel(db: Any, study_id: int) -> None:
+    """Cancel callback: every queued cell now, every running one after its step (its
+    worker, local or a Ray driver, stops it); the outcome goes to the notice."""
+    counts = store_studies.cancel_study(db, study_id)
+    st.session_state[NOTICE] = (
+        "success",
+        f"Study #{study_id}: {counts['cancelled']} queued cell(s) cancelled, "
+        f"{counts['stopping']} running cell(s) stopping after their current step. Resume queues them again.",
+    )
+
+
 def show_notice() -> None:
     """The outcome of the last launch or resume, shown once (Markdown: user text in it
     is escaped where the notice is made)."""
@@ -189,13 +200,23 @@ def progress_section(db: Any, study_id: int) -> None:
     progress = store_read(store_studies.study_progress, db, study_id)  # run_page reclaimed dead runs
     polling = int(progress["queued"]) + int(progress["running"]) > 0
     st.markdown("#### Progress")
-    st.button(
+    resume, cancel = st.columns(2, gap="small", width=320)
+    resume.button(
         "Resume",
         key="study_resume",
         on_click=_resume,
         args=(db, study_id),
         disabled=not study_rules.resumable(progress),
         help="Re-launch: skip finished cells, re-queue failed or interrupted ones, and start a worker.",
+    )
+    cancel.button(
+        "Cancel study",
+        key="study_cancel",
+        on_click=_cancel,
+        args=(db, study_id),
+        disabled=not polling,
+        help="Cancel every queued cell now and stop every running one after its current step "
+        "(on this machine or on a Ray cluster). Finished cells are kept; Resume queues the rest again.",
     )
     if polling:
         st.caption(f"Refreshes every {POLL_SECONDS} s while cells are queued or running.")

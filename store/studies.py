@@ -111,6 +111,24 @@ def _queue_cells(con: duckdb.DuckDBPyConnection, study_id: int, cells: list[dict
     return counts
 
 
+def cancel_study(db: Any, study_id: int) -> dict[str, int]:
+    """Cancel every active run of a study in one transaction: queued ones at once, running
+    ones at their next flush (their worker, local or a Ray driver, stops them). Returns
+    {"cancelled": queued runs cancelled, "stopping": running runs asked to stop}; a
+    relaunch of the study queues its unfinished cells again."""
+    with connect(db) as con:
+        cancelled = con.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = ? WHERE study_id = ? AND status = 'queued' "
+            "RETURNING id",
+            [utcnow(), study_id],
+        ).fetchall()
+        stopping = con.execute(
+            "UPDATE runs SET cancel_requested = true WHERE study_id = ? AND status = 'running' RETURNING id",
+            [study_id],
+        ).fetchall()
+    return {"cancelled": len(cancelled), "stopping": len(stopping)}
+
+
 def get_study(db: Any, study_id: int) -> dict[str, Any] | None:
     """One study row as a dict (spec parsed), or None."""
     row = fetch_row(db, "SELECT * FROM studies WHERE id = ?", [study_id])

@@ -211,13 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write into a non-empty --out folder, replacing the export's files there (others are kept)",
     )
+    cancel = sub.add_parser(
+        "cancel", help="cancel runs or a whole study: queued ones at once, running ones after their current step"
+    )
+    cancel.add_argument("run_ids", type=int, nargs="*", metavar="RUN_ID", help="runs to cancel")
+    cancel.add_argument("--study", type=int, default=None, help="cancel every queued and running run of this study")
     layers = sub.add_parser("layers", help="list a backbone's selectable layer names")
     layers.add_argument("backbone")
     study_parsers = _add_study_parsers(sub)
     reader_parsers = _add_reader_parsers(sub)
     for p in (worker, study_parsers[0]):
         _add_executor_flags(p)
-    for p in (run, worker, lst, show, export, *study_parsers, *reader_parsers):
+    for p in (run, worker, lst, show, export, cancel, *study_parsers, *reader_parsers):
         p.add_argument("--db", default=None, help="database file [default: $NST_DB or data/nst.duckdb]")
     for p in (run, worker, study_parsers[0], study_parsers[-1]):  # the commands that load TensorFlow
         p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up log lines")
@@ -301,6 +306,24 @@ def cmd_show(args: argparse.Namespace, models: ModelCache) -> int:
     if run is None:
         raise ConfigError(f"no run {args.run_id} in {resolve_db_path(args.db)}")
     print(format_run(run, store_runs.get_iterations(args.db, args.run_id), store_runs.get_styles(args.db, args.run_id)))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, models: ModelCache) -> int:
+    if not args.run_ids and args.study is None:
+        raise ConfigError("give RUN_ID(s) or --study ID")
+    where = resolve_db_path(args.db)
+    if args.study is not None and store_studies.get_study(args.db, args.study) is None:
+        raise ConfigError(f"no study {args.study} in {where}")
+    missing = [i for i in args.run_ids if store_runs.get_run(args.db, i) is None]
+    if missing:  # before anything is cancelled
+        raise ConfigError(f"no run {', '.join(map(str, missing))} in {where}")
+    if args.study is not None:
+        n = store_studies.cancel_study(args.db, args.study)
+        print(f"study {args.study}: {n['cancelled']} queued run(s) cancelled, {n['stopping']} running run(s) stopping")
+    for run_id in args.run_ids:
+        status = store_runs.request_cancel(args.db, run_id)
+        print(f"run {run_id}: {'stopping' if status == 'running' else status}")
     return 0
 
 
@@ -492,6 +515,7 @@ COMMANDS = {
     "list": cmd_list,
     "show": cmd_show,
     "export": cmd_export,
+    "cancel": cmd_cancel,
     "layers": cmd_layers,
     "study": cmd_study,
     "studies": cmd_studies,
@@ -505,7 +529,7 @@ COMMANDS = {
 # Commands that show runs: a run whose process died must show as `interrupted`, not
 # `running`. (`worker` and `study` reclaim before they decide what to run; `run` writes
 # nothing before its input is known good.)
-RECLAIMING = ("list", "show", "studies", "report", "export", "metrics")
+RECLAIMING = ("list", "show", "studies", "report", "export", "metrics", "cancel")
 
 
 def _reclaim(args: argparse.Namespace) -> None:

@@ -60,6 +60,13 @@ def test_empty_store_then_launch_from_uploads(db, image_files):
     assert at.selectbox(key="study_pick").value == 1 and at.query_params["study"] == "1"
     assert any("0/4 cells done (4 queued)" in p.proto.text for p in at.get("progress"))
     assert at.button(key="study_resume").disabled is False  # queued cells: resume starts a worker
+    store_runs.claim_run(db, int(runs["id"].iloc[0]), "tf", "CPU")  # one cell running
+    at.button(key="study_cancel").click().run()
+    assert_clean(at)
+    assert "Study #1: 3 queued cell(s) cancelled, 1 running cell(s) stopping" in texts(at.success)
+    after = store_studies.study_runs(db, 1)
+    assert sorted(after["status"]) == ["cancelled"] * 3 + ["running"]
+    assert store_runs.get_run(db, int(runs["id"].iloc[0]))["cancel_requested"]
 
 
 def test_launch_lr_sweep_from_stored_images_and_resume(populated):
@@ -110,6 +117,7 @@ def test_finished_study_report_has_the_studys_shape(finished_study):
     assert "This study's runs used **random weights**" in texts(at.warning)
     assert any("4/4 cells done" in p.proto.text for p in at.get("progress"))
     assert at.button(key="study_resume").disabled  # nothing to resume
+    assert at.button(key="study_cancel").disabled  # nothing to cancel
     frames = {tuple(d.value.columns): d.value for d in at.dataframe}
     expected = {t.id: t.frame for t in store_studies.study_tables(finished_study, 1)}
     table3 = frames[("iteration", "VGG16 loss", "VGG16 loss std", "ResNet50 loss", "ResNet50 loss std")]

@@ -119,6 +119,26 @@ def test_relaunch_skips_finished_and_active_cells_and_requeues_the_rest(db):
     assert len(runs) == 6 and set(runs["variant"]) == {v[0] for v in VARIANTS}
 
 
+def test_cancelling_a_study_stops_its_active_runs_only(db):
+    study_id, cells = _study(db, seeds=(0, 1))  # 6 cells
+    other_id = store_studies.launch(db, _rows((0,), _cells(db, [0]), key="other"), [])[0]
+    ids = _run_ids(db, study_id)
+    _finish(db, ids[0], 1.0)
+    store_runs.claim_run(db, ids[1], "tf", "CPU")  # running; ids[2:] queued
+    assert store_studies.cancel_study(db, study_id) == {"cancelled": 4, "stopping": 1}
+    runs = {r["id"]: r for r in (store_runs.get_run(db, i) for i in ids)}
+    assert [runs[i]["status"] for i in ids] == ["finished", "running", *["cancelled"] * 4]
+    assert runs[ids[1]]["cancel_requested"] and not runs[ids[0]]["cancel_requested"]
+    assert set(store_studies.study_runs(db, other_id)["status"]) == {"queued"}  # another study is untouched
+    # a relaunch queues the cancelled cells again (the finished one and the running one are kept)
+    assert store_studies.launch(db, _rows((0, 1), cells), [])[2] == {
+        "queued": 0,
+        "requeued": 4,
+        "finished": 1,
+        "active": 1,
+    }
+
+
 @pytest.mark.parametrize("iterations, steps", [(1000, list(range(100, 1001, 100))), (50, list(range(5, 51, 5)))])
 def test_tables_have_the_study_shape(db, iterations, steps):
     study_id, _ = _study(db, iterations=iterations)

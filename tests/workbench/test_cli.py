@@ -174,6 +174,29 @@ def test_study_pairs_queue_only_those_cells_and_resume(db, pair_files, monkeypat
     assert "study 2 (backbones): 8 cells" in capsys.readouterr().out  # the cross product is another study
 
 
+def test_cancel_a_study_or_runs_and_refuse_unknown_ids_before_cancelling_anything(db, pair_files, monkeypatch, capsys):
+    from store import studies as store_studies
+
+    monkeypatch.setenv("NST_NO_WORKER", "1")  # queue only
+    content, style, second = map(str, pair_files)
+    assert main(["study", *STUDY_FLAGS, "--pair", f"{content}:{style}", "--db", str(db)]) == 0  # 2 cells
+    assert main(["study", *STUDY_FLAGS, "--pair", f"{content}:{second}", "--db", str(db)]) == 0  # study 2
+    capsys.readouterr()
+    first, second_run = store_studies.study_runs(db, 1)["id"]
+    other = int(store_studies.study_runs(db, 2)["id"][0])
+    store_runs.claim_run(db, int(second_run), "tf", "CPU")
+    for bad, message in ((["--study", "9"], "no study 9"), ([str(other), "99"], "no run 99"), ([], "give RUN_ID")):
+        assert main(["cancel", *bad, "--db", str(db)]) == 2
+        assert message in _one_error(capsys, message)
+    assert store_runs.get_run(db, other)["status"] == "queued"  # nothing was cancelled by a refused command
+    assert main(["cancel", "--study", "1", "--db", str(db)]) == 0
+    assert "study 1: 1 queued run(s) cancelled, 1 running run(s) stopping" in capsys.readouterr().out
+    assert store_runs.get_run(db, int(first))["status"] == "cancelled"
+    assert store_runs.get_run(db, int(second_run))["cancel_requested"]
+    assert main(["cancel", str(other), "--db", str(db)]) == 0
+    assert capsys.readouterr().out.strip() == f"run {other}: cancelled"
+
+
 @pytest.mark.parametrize(
     "pairs, message",
     [

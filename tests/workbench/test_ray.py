@@ -18,6 +18,7 @@ ray = pytest.importorskip("ray")
 from engine.config import TransferConfig, validate  # noqa: E402
 from store import metrics as store_metrics  # noqa: E402
 from store import runs as store_runs  # noqa: E402
+from store import studies as store_studies  # noqa: E402
 from store.db import connect  # noqa: E402
 from tests.conftest import ROOT, synthetic_image  # noqa: E402
 from workbench import queue, ray_executor  # noqa: E402
@@ -259,3 +260,23 @@ def test_a_task_without_imagenet_in_its_keras_cache_fails_the_run_as_a_local_wor
         ModelCache().backbone("vgg16", "imagenet", 0)
     assert items[-1]["error"] == str(local.value)
     assert "not cached at" in items[-1]["error"]
+
+
+def test_cancelling_a_study_cancels_its_tasks(ray_local, db, models):
+    """A study's cancel (CLI `cancel --study`, the Studies page's button) while its cells
+    run as Ray tasks: every cell ends `cancelled` soon after, none finishes. Iterations
+    are enough to outlast the test only if the cancel is missed (then it fails, not hangs)."""
+    study_id = _study(db, seeds=(0,), overrides={**TINY, "iterations": 3000, "snapshot_every": 0}).study_id
+    asked, ended = [], []
+
+    def cancel(run_id, kind, info):
+        if kind == "steps" and not asked:
+            asked.append(time.monotonic())
+            assert store_studies.cancel_study(db, study_id)["stopping"] >= 1
+
+    options = _options(on_event=cancel, on_done=lambda run_id: ended.append(time.monotonic()))
+    get_executor("ray").drain(db, db, models, options)
+    cells = store_studies.study_runs(db, study_id)
+    assert list(cells["status"]) == ["cancelled", "cancelled"], list(cells["error"])
+    assert (cells["steps_done"] < 3000).all()
+    assert max(ended) - asked[0] < ray_executor.CANCEL_GRACE_S  # stopped, not killed after the grace
