@@ -152,7 +152,8 @@ def _save(out: Path, row: dict[str, Any], image: np.ndarray) -> str:
     tag = "_".join(f"{k}{v}" for k, v in sorted(row["setting"].items())) or "default"
     if len(tag) > 80:  # layer lists: name the file by a digest of the setting
         tag = hashlib.sha1(json.dumps(row["setting"], sort_keys=True).encode()).hexdigest()[:12]
-    name = f"{row['backbone']}_{row['size']}_{row['pair'].replace(':', '-')}_{tag}.png"
+    # the step count is in the name: a longer run of one setting must not replace a shorter one's image
+    name = f"{row['backbone']}_{row['size']}_{row['pair'].replace(':', '-')}_{tag}_{row['iterations']}it.png"
     Image.fromarray(image).save(out / name)
     return name
 
