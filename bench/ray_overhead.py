@@ -4,6 +4,7 @@ import, the networks' builds, and for Ray its instance and its workers).
 
     python -m bench.ray_overhead                      # 8 cells: 2 backbones x 4 seeds, 128 px, 100 steps
     python -m bench.ray_overhead --size 32 --iterations 5   # a quick check that it works
+    python -m bench.ray_overhead --cpus-per-task 2 --cells  # one task at a time; each cell's losses
 
 Prints both wall times, the ratio ray / local (target: at most 1.10) and the largest
 relative difference of the two stores' output losses. A benchmark, not a test: nothing
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=4, help="seeds per backbone: cells = 2 x seeds [default: 4]")
     p.add_argument("--weights", default="none")
     p.add_argument("--ray-address", default=None, help="a running cluster (default: start a Ray instance here)")
+    p.add_argument("--cpus-per-task", type=int, default=None, help="CPUs per Ray task [default: 1]")
+    p.add_argument("--cells", action="store_true", help="print each cell's status and output loss in both stores")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as tmp:
         local_db, ray_db = Path(tmp) / "local.duckdb", Path(tmp) / "ray.duckdb"
@@ -75,12 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         ray_cmd = [py, "-m", "workbench.ray_executor", "--db", str(ray_db)]
         if args.ray_address:
             ray_cmd += ["--ray-address", args.ray_address]
+        if args.cpus_per_task:  # e.g. all CPUs: one task at a time, as the local worker runs
+            ray_cmd += ["--cpus-per-task", str(args.cpus_per_task)]
         ray_s = drain_seconds(ray_cmd, Path(tmp) / "ray.log")
         local, remote = outcome(local_db), outcome(ray_db)
         statuses = {s for s, _ in [*local.values(), *remote.values()]}
         diffs = [
             abs(remote[c][1] - loss) / abs(loss) for c, (_, loss) in local.items() if loss and remote[c][1] is not None
         ]
+        if args.cells:
+            for cell, (status, loss) in sorted(local.items()):
+                print(f"{cell}: local {status} {loss}, ray {remote[cell][0]} {remote[cell][1]}")
     cells = len(local)
     print(f"{cells} cells, {args.size} px, {args.iterations} steps, weights {args.weights}, {os.cpu_count()} CPUs")
     print(f"local worker: {local_s:.1f} s")
