@@ -206,6 +206,14 @@ def thumb(data: bytes | None, caption: str | None = None, status: str | None = N
         st.caption(f"{md_escape(caption) + ': ' if caption else ''}{why}")
 
 
+def chosen_executor(prefix: str) -> tuple[str, str | None]:
+    """What `executor_widget(prefix)` holds now, without drawing it (the local executor
+    before it was drawn): a button elsewhere on the page starts its worker there."""
+    name = st.session_state.get(f"{prefix}_executor") or "local"
+    address = (st.session_state.get(f"{prefix}_ray_address") or "").strip() if name != "local" else ""
+    return name, address or None
+
+
 def executor_widget(prefix: str) -> tuple[str, str | None]:
     """Where queued runs execute (`workbench.executors.EXECUTORS`): (executor, Ray
     address or None). Only executors whose package is installed are offered; with just

@@ -17,6 +17,7 @@ from dashboard import studies as study_rules
 from dashboard.common import (
     OUTPUT_LOSS,
     OUTPUT_LOSS_HELP,
+    chosen_executor,
     db_path,
     present,
     random_weights_warning,
@@ -109,10 +110,11 @@ def header(db: Any, study: dict[str, Any]) -> None:
 
 def _resume(db: Any, study_id: int) -> None:
     """Resume callback: re-launch the study (finished cells skipped, failed and
-    interrupted ones re-queued) and start a worker; the outcome goes to the notice."""
+    interrupted ones re-queued) and start a worker where the sidebar's "Run on" says; the
+    outcome goes to the notice."""
     try:
         result = study_rules.start(db, study_rules.resume_request(db, study_id))
-        worker = start_worker(db_path()) if study_rules.has_work(result) else None
+        worker = start_worker(db_path(), *chosen_executor("study")) if study_rules.has_work(result) else None
         st.session_state[NOTICE] = ("success", study_rules.launch_message(result, worker is not None))
     except Exception as exc:  # a callback's error would otherwise be a traceback
         log.exception("resume of study %s failed", study_id)
@@ -207,7 +209,8 @@ def progress_section(db: Any, study_id: int) -> None:
         on_click=_resume,
         args=(db, study_id),
         disabled=not study_rules.resumable(progress),
-        help="Re-launch: skip finished cells, re-queue failed or interrupted ones, and start a worker.",
+        help="Re-launch: skip finished cells, re-queue failed, cancelled or interrupted ones, and start a worker "
+        "where the sidebar's Run on says.",
     )
     cancel.button(
         "Cancel study",

@@ -94,6 +94,22 @@ def test_launch_lr_sweep_from_stored_images_and_resume(populated):
     assert len(store_studies.list_studies(populated)) == 1
 
 
+def test_resume_starts_its_worker_where_run_on_says(finished_study, monkeypatch):
+    pytest.importorskip("ray")  # "Run on" is drawn only when Ray is installed
+    from dashboard import study_view
+
+    started = []
+    monkeypatch.setattr(study_view, "start_worker", lambda *args: started.append(args))
+    runs = store_studies.study_runs(finished_study, 1)
+    store_runs.finish_run(finished_study, int(runs["id"].iloc[0]), "failed")  # one cell to re-queue
+    at = page("studies.py").run()
+    at.selectbox(key="study_executor").set_value("ray").run()
+    at.text_input(key="study_ray_address").input(" auto ").run()
+    at.button(key="study_resume").click().run()
+    assert_clean(at)
+    assert [args[1:] for args in started] == [("ray", "auto")]
+
+
 def test_form_rejects_local_weights_without_a_file(db):
     at = page("studies.py").run()
     at.radio(key="study_weights").set_value("local file").run()
